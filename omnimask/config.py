@@ -1,0 +1,209 @@
+"""Typed configuration trees: dataclasses, dotted overrides, JSON round-trips.
+
+Every run in omnimask is described by a tree of ``@dataclass(kw_only=True)`` objects. Named runs are
+functions in :mod:`omnimask.recipes` that return such a tree; the CLI applies ``--set a.b=value``
+overrides with :func:`apply_overrides`, which parses each value against the field's annotated type
+and refuses unknown keys or ill-typed values with an error that names the key and the allowed ones.
+The resolved tree is written as ``config.json`` beside every output (:func:`save_config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that cannot be accepted; the message says what to do instead."""
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def _is_optional(tp: Any) -> tuple[bool, Any]:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) < len(get_args(tp)):
+            return True, args[0] if len(args) == 1 else Union[tuple(args)]  # noqa: UP007
+    return False, tp
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert ``value`` (parsed JSON or a raw string) to the annotated type ``tp``."""
+    optional, inner = _is_optional(tp)
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise ConfigError(f"{key}: None is not allowed (expected {_type_name(tp)})")
+    tp = inner
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping for {tp.__name__}, got {value!r}")
+        return from_dict(tp, value, prefix=key)
+    if origin is typing.Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
+        return value
+    if origin in (list, tuple) or tp in (list, tuple):
+        if isinstance(value, str):
+            value = _parse_scalar(value)
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v] if value else []
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if (origin is tuple or tp is tuple) else items
+    if origin is dict or tp is dict:
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        kt, vt = get_args(tp) or (Any, Any)
+        return {_coerce(k, kt, key): _coerce(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                try:
+                    number = float(value)  # "1e6" is a fine way to write a step budget
+                except ValueError:
+                    number = None
+                if number is not None and number.is_integer():
+                    return int(number)
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        return str(value)
+    if tp is Path:
+        return Path(value)
+    raise ConfigError(f"{key}: unsupported config type {_type_name(tp)}")
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        return text
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a (JSON-like) mapping, checking every key and value."""
+    types_ = _field_types(cls)
+    unknown = sorted(set(data) - set(types_))
+    if unknown:
+        where = f" in {prefix}" if prefix else ""
+        raise ConfigError(f"unknown key(s) {unknown}{where}; allowed: {sorted(types_)}")
+    kwargs = {
+        name: _coerce(value, types_[name], f"{prefix}.{name}" if prefix else name)
+        for name, value in data.items()
+    }
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"{prefix or cls.__name__}: {err}") from err
+
+
+def to_dict(cfg: Any) -> Any:
+    """The JSON-ready form of a config tree (dataclasses become dicts, paths strings, tuples lists)."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (list, tuple)):
+        return [to_dict(v) for v in cfg]
+    if isinstance(cfg, Mapping):
+        return {str(k): to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, Path):
+        return str(cfg)
+    return cfg
+
+
+def apply_override(cfg: T, dotted: str, raw: Any) -> T:
+    """Return a copy of ``cfg`` with the field at ``dotted`` (e.g. ``optim.lr``) set to ``raw``."""
+    head, _, rest = dotted.partition(".")
+    types_ = _field_types(type(cfg))
+    if head not in types_:
+        raise ConfigError(f"unknown key {dotted!r}: {type(cfg).__name__} has {sorted(types_)}")
+    current = getattr(cfg, head)
+    if rest:
+        if current is None or not dataclasses.is_dataclass(current):
+            raise ConfigError(f"{head} is not a config section, so {dotted!r} cannot be set")
+        value = apply_override(current, rest, raw)
+    else:
+        parsed = _parse_scalar(raw) if isinstance(raw, str) else raw
+        tp = types_[head]
+        _, inner = _is_optional(tp)
+        if inner is str and not isinstance(parsed, str) and parsed is not None:
+            parsed = raw  # a string field takes the literal text, e.g. "007"
+        value = _coerce(parsed, tp, dotted)
+    return dataclasses.replace(cfg, **{head: value})
+
+
+def apply_overrides(cfg: T, assignments: Iterable[str]) -> T:
+    """Apply ``key=value`` strings in order; ``value`` is parsed as JSON when possible."""
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {assignment!r} must look like dotted.key=value")
+        cfg = apply_override(cfg, key.strip(), value.strip())
+    return cfg
+
+
+def save_config(cfg: Any, path: str | Path) -> Path:
+    """Write ``cfg`` as indented JSON (atomically: temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read a ``config.json`` written by :func:`save_config` back into ``cls``."""
+    return from_dict(cls, json.loads(Path(path).read_text()))

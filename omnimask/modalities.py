@@ -1,0 +1,217 @@
+"""Modality specifications and the registry of named modality sets.
+
+A :class:`ModalitySpec` says everything the model, the masking and the tokenizers need to know about
+one modality: its *kind* (how it is embedded and predicted), vocabulary, token count and grid. Names
+keep 4M's spelling (``rgb@224``, ``tok_depth@224``, ``caption`` ...) so released checkpoints and
+configs map by name. Code dispatches on :attr:`ModalitySpec.kind` through small tables, never on
+substrings of names.
+
+Sets provided as data: the 4M-7 modalities (:func:`fourm7_modalities`), the 4M-21 modalities
+(:func:`fourm21_modalities`) and the SynthWorld modalities (:func:`synthworld_modalities`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+Kind = Literal["image_tokens", "pixels", "sequence", "global_tokens", "embedding_sequence"]
+KINDS: tuple[str, ...] = ("image_tokens", "pixels", "sequence", "global_tokens", "embedding_sequence")
+
+#: Sin-cos table length of every sequence modality in the released models (section 5.1 of the
+#: reference-fixture README: the reference never truncates it to ``max_length``).
+SEQUENCE_POS_TABLE_LEN = 512
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModalitySpec:
+    """One modality.
+
+    Attributes:
+        name: 4M-style name, e.g. ``tok_depth@224``.
+        kind: ``image_tokens`` (an h×w grid of discrete ids), ``pixels`` (raw image split into
+            patches, encoder input only), ``sequence`` (text-serialised ids with span masking),
+            ``global_tokens`` (a fixed number of ids with learned positions) or
+            ``embedding_sequence`` (continuous vectors, encoder input only).
+        vocab_size: V for discrete kinds, 0 otherwise.
+        num_tokens: tokens of a full sample: h·w for grids and pixels, ``max_tokens`` (including
+            ``[EOS]``) for sequences, the count for global tokens / embedding sequences.
+        grid: (h, w) token grid of image-like kinds.
+        patch_size: pixels per token side (the tokenizer's or the patch embedding's).
+        channels: input channels of ``pixels`` (3 for RGB).
+        input_dim: feature width of ``embedding_sequence``.
+        max_length: decoder positions of a sequence modality; ranks beyond it reuse row 0.
+        tokenizer: id of the tokenizer that produces the ids (``None`` for pixels).
+        pad_id: id that fills unused sequence slots.
+    """
+
+    name: str
+    kind: Kind
+    vocab_size: int = 0
+    num_tokens: int
+    grid: tuple[int, int] | None = None
+    patch_size: int | None = None
+    channels: int = 3
+    input_dim: int = 0
+    max_length: int | None = None
+    tokenizer: str | None = None
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"modality {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        if self.kind in ("image_tokens", "pixels"):
+            if self.grid is None or self.grid[0] * self.grid[1] != self.num_tokens:
+                raise ValueError(f"modality {self.name!r}: grid {self.grid} must multiply to {self.num_tokens}")
+        if self.is_discrete and self.vocab_size <= 0:
+            raise ValueError(f"modality {self.name!r}: a {self.kind} modality needs vocab_size > 0")
+        if self.kind == "pixels" and not self.patch_size:
+            raise ValueError(f"modality {self.name!r}: pixels need a patch_size")
+        if self.kind == "embedding_sequence" and self.input_dim <= 0:
+            raise ValueError(f"modality {self.name!r}: embedding_sequence needs input_dim > 0")
+
+    @property
+    def is_discrete(self) -> bool:
+        """True for kinds whose values are token ids (and that can therefore be predicted)."""
+        return self.kind in ("image_tokens", "sequence", "global_tokens")
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.kind == "sequence"
+
+    @property
+    def decoder_length(self) -> int:
+        """Usable decoder position rows (sequence: ``max_length``; others: ``num_tokens``)."""
+        if self.kind == "sequence":
+            return self.max_length or self.num_tokens
+        return self.num_tokens
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """Pixel size (H, W) of image-like kinds."""
+        if self.grid is None or self.patch_size is None:
+            return None
+        return self.grid[0] * self.patch_size, self.grid[1] * self.patch_size
+
+    def with_(self, **changes: object) -> ModalitySpec:
+        """A copy with some fields changed (e.g. a reduced vocabulary)."""
+        return dataclasses.replace(self, **changes)
+
+
+ModalitySet = dict[str, ModalitySpec]
+
+
+def _image_tokens(name: str, vocab: int, size: int, patch: int, tokenizer: str | None = None) -> ModalitySpec:
+    g = size // patch
+    return ModalitySpec(
+        name=name, kind="image_tokens", vocab_size=vocab, num_tokens=g * g, grid=(g, g), patch_size=patch,
+        tokenizer=tokenizer,
+    )
+
+
+def _pixels(name: str, size: int, patch: int, channels: int = 3) -> ModalitySpec:
+    g = size // patch
+    return ModalitySpec(
+        name=name, kind="pixels", num_tokens=g * g, grid=(g, g), patch_size=patch, channels=channels,
+    )
+
+
+def _sequence(name: str, vocab: int, max_tokens: int, max_length: int | None = None,
+              tokenizer: str = "text") -> ModalitySpec:
+    return ModalitySpec(
+        name=name, kind="sequence", vocab_size=vocab, num_tokens=max_tokens,
+        max_length=max_length or max_tokens, tokenizer=tokenizer,
+    )
+
+
+def _global(name: str, vocab: int, n: int, tokenizer: str | None = None) -> ModalitySpec:
+    return ModalitySpec(name=name, kind="global_tokens", vocab_size=vocab, num_tokens=n, tokenizer=tokenizer)
+
+
+#: Size of the released WordPiece vocabulary shared by all 4M sequence modalities.
+RELEASED_TEXT_VOCAB = 30_000
+
+
+def fourm7_modalities() -> ModalitySet:
+    """The modalities of the released 4M-7 models (vocabularies and token counts as released)."""
+    specs = [
+        _pixels("rgb@224", 224, 16),
+        _sequence("caption", RELEASED_TEXT_VOCAB, 256),
+        _sequence("det", RELEASED_TEXT_VOCAB, 256),
+        _image_tokens("tok_rgb@224", 16384, 224, 16, "rgb"),
+        _image_tokens("tok_depth@224", 8192, 224, 16, "depth"),
+        _image_tokens("tok_normal@224", 8192, 224, 16, "normal"),
+        _image_tokens("tok_semseg@224", 4096, 224, 16, "semseg"),
+        _image_tokens("tok_clip@224", 8192, 224, 16, "clip"),
+    ]
+    return {s.name: s for s in specs}
+
+
+def fourm21_modalities() -> ModalitySet:
+    """The modalities of the released 4M-21 models (vocabularies and token counts as released)."""
+    specs = dict(fourm7_modalities())
+    extra = [
+        _image_tokens("tok_dinov2@224", 8192, 224, 14, "dinov2"),
+        _image_tokens("tok_imagebind@224", 8192, 224, 14, "imagebind"),
+        _image_tokens("tok_canny_edge@224", 8192, 224, 16, "canny_edge"),
+        _image_tokens("tok_sam_edge@224", 8192, 224, 16, "sam_edge"),
+        _global("tok_dinov2_global", 8192, 16, "dinov2_global"),
+        _global("tok_imagebind_global", 8192, 16, "imagebind_global"),
+        _sequence("sam_instance", RELEASED_TEXT_VOCAB, 256),
+        _sequence("human_poses", RELEASED_TEXT_VOCAB, 275, max_length=263),
+        _sequence("color_palette", RELEASED_TEXT_VOCAB, 23),
+        _sequence("metadata", RELEASED_TEXT_VOCAB, 40),
+        _sequence("caption", RELEASED_TEXT_VOCAB, 256),
+        _sequence("t5_caption", RELEASED_TEXT_VOCAB, 256),
+    ]
+    specs.update({s.name: s for s in extra})
+    return specs
+
+
+#: SynthWorld image-like modalities predicted as token grids (see omnimask.data.synthworld).
+SYNTH_IMAGE_MODALITIES: tuple[str, ...] = ("rgb", "depth", "normal", "semseg", "edges")
+#: SynthWorld structured modalities serialised as text sequences.
+SYNTH_SEQUENCE_MODALITIES: dict[str, int] = {"caption": 48, "det": 64, "color_palette": 23, "metadata": 40}
+
+
+def synthworld_modalities(resolution: int = 64, patch: int = 8, vocab: int = 512,
+                          text_vocab: int = 2048) -> ModalitySet:
+    """The SynthWorld set: RGB pixels in, token grids of every image-like map, text sequences.
+
+    Args:
+        resolution: square image size in pixels (64 default; 128 and 224 work).
+        patch: pixels per token side (8 → an 8×8 grid at 64×64).
+        vocab: codebook size of the image tokenizers.
+        text_vocab: size of the SynthWorld WordPiece vocabulary.
+    """
+    r = resolution
+    specs = [_pixels(f"rgb@{r}", r, patch)]
+    specs += [_image_tokens(f"tok_{m}@{r}", vocab, r, patch, m) for m in SYNTH_IMAGE_MODALITIES]
+    specs += [_sequence(m, text_vocab, n) for m, n in SYNTH_SEQUENCE_MODALITIES.items()]
+    return {s.name: s for s in specs}
+
+
+MODALITY_SETS = {
+    "4m7": fourm7_modalities,
+    "4m21": fourm21_modalities,
+    "synthworld": synthworld_modalities,
+}
+
+
+def get_modality_set(name: str) -> ModalitySet:
+    """Look up a named modality set; the error lists the known names."""
+    try:
+        return MODALITY_SETS[name]()
+    except KeyError:
+        raise KeyError(f"unknown modality set {name!r}; known: {sorted(MODALITY_SETS)}") from None
+
+
+def select(specs: Mapping[str, ModalitySpec], names: Iterable[str]) -> ModalitySet:
+    """The specs named by ``names`` in that order; an unknown name is an error listing the known."""
+    out: ModalitySet = {}
+    for n in names:
+        if n not in specs:
+            raise KeyError(f"unknown modality {n!r}; known: {sorted(specs)}")
+        out[n] = specs[n]
+    return out
