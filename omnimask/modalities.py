@@ -61,9 +61,10 @@ class ModalitySpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"modality {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
-        if self.kind in ("image_tokens", "pixels"):
-            if self.grid is None or self.grid[0] * self.grid[1] != self.num_tokens:
-                raise ValueError(f"modality {self.name!r}: grid {self.grid} must multiply to {self.num_tokens}")
+        if self.kind in ("image_tokens", "pixels") and (
+            self.grid is None or self.grid[0] * self.grid[1] != self.num_tokens
+        ):
+            raise ValueError(f"modality {self.name!r}: grid {self.grid} must multiply to {self.num_tokens}")
         if self.is_discrete and self.vocab_size <= 0:
             raise ValueError(f"modality {self.name!r}: a {self.kind} modality needs vocab_size > 0")
         if self.kind == "pixels" and not self.patch_size:
