@@ -1,0 +1,173 @@
+"""Multi-head self- and cross-attention on ``scaled_dot_product_attention`` (the 4M transformer's).
+
+Parameter layout follows the released 4M checkpoints: self-attention has one fused input projection
+``qkv`` whose output rows are ``[q; k; v]`` (each head-major) and an output projection ``proj``;
+cross-attention has ``q``, ``kv`` (rows ``[k; v]``) and ``proj``. Optional QK-norm (``q_norm`` /
+``k_norm``, a LayerNorm over the head dimension applied to queries and keys) is the variant of
+the ``*_qknorm`` 4M models.
+
+Masks are boolean with **True = may attend**, shaped (B, Nq, Nk) or anything broadcastable to it
+(e.g. (B, 1, Nk) for key padding). A query row with no admissible key (a padding row, or a sample
+whose encoder input is empty) yields exactly zero output and zero gradient, never NaN: this is
+what the reference gives for an empty key set, and such rows never influence real positions.
+
+:class:`KVCache` holds projected keys/values across incremental decoding calls (autoregressive
+generation); it is state owned by the caller and is extended in place by the attention modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from omnimask.nn.norm import LayerNorm
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Scaled dot-product attention with a boolean keep-mask and safe empty rows.
+
+    Args:
+        q: (B, H, Nq, K) queries.
+        k: (B, H, Nk, K) keys.
+        v: (B, H, Nk, K) values.
+        keep: bool, broadcastable to (B, H, Nq, Nk); True = query may attend to key. None = all.
+
+    Returns:
+        (B, H, Nq, K); rows without any admissible key are zero.
+    """
+    if k.shape[-2] == 0:
+        return q.new_zeros(*q.shape[:-1], v.shape[-1]) + 0 * q  # keeps q in the graph
+    if keep is None:
+        return F.scaled_dot_product_attention(q, k, v)
+    has_key = keep.any(dim=-1, keepdim=True)  # (B, H|1, Nq|1, 1)
+    # Empty rows attend everywhere (finite softmax) and are zeroed afterwards: no NaN on any backend.
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep | ~has_key)
+    return out.masked_fill(~has_key, 0.0)
+
+
+@dataclasses.dataclass
+class KVCache:
+    """Keys and values (B, H, T, K) accumulated over incremental calls; ``None`` until first use."""
+
+    k: torch.Tensor | None = None
+    v: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append new keys/values along the sequence axis; returns everything cached so far."""
+        self.k = k if self.k is None else torch.cat([self.k, k], dim=-2)
+        self.v = v if self.v is None else torch.cat([self.v, v], dim=-2)
+        return self.k, self.v
+
+
+class _HeadNorms(nn.Module):
+    """Optional per-head LayerNorm of queries and keys (QK-norm)."""
+
+    def __init__(self, head_dim: int, qk_norm: bool, norm_eps: float, norm_bias: bool) -> None:
+        super().__init__()
+        self.q_norm = LayerNorm(head_dim, norm_eps, norm_bias) if qk_norm else nn.Identity()
+        self.k_norm = LayerNorm(head_dim, norm_eps, norm_bias) if qk_norm else nn.Identity()
+
+
+class SelfAttention(_HeadNorms):
+    """Multi-head self-attention with fused ``qkv`` projection.
+
+    Args:
+        dim: width D (a multiple of ``num_heads``).
+        num_heads: H.
+        qkv_bias / proj_bias: biases of the input / output projections.
+        qk_norm: LayerNorm over the head dimension of q and k.
+        norm_eps / norm_bias: settings of the QK-norm LayerNorms.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+        qk_norm: bool = False,
+        norm_eps: float = 1e-6,
+        norm_bias: bool = True,
+    ) -> None:
+        if dim % num_heads:
+            raise ValueError(f"attention width {dim} is not divisible by num_heads={num_heads}")
+        super().__init__(dim // num_heads, qk_norm, norm_eps, norm_bias)
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        """x (B, N, D), keep (B, N|1, T) with T = cached + N keys -> (B, N, D).
+
+        With ``cache`` the new keys/values are appended to it and queries see all cached keys.
+        """
+        q, k, v = rearrange(self.qkv(x), "b n (three h k) -> three b h n k", three=3, h=self.num_heads)
+        q, k = self.q_norm(q), self.k_norm(k)
+        if cache is not None:
+            k, v = cache.extend(k, v)
+        out = attend(q, k, v, None if keep is None else keep.unsqueeze(1))
+        return self.proj(rearrange(out, "b h n k -> b n (h k)"))
+
+
+class CrossAttention(_HeadNorms):
+    """Multi-head attention from queries ``x`` to a separate ``context`` (``q`` and fused ``kv``).
+
+    Arguments as for :class:`SelfAttention` (``qkv_bias`` applies to ``q`` and ``kv``).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+        qk_norm: bool = False,
+        norm_eps: float = 1e-6,
+        norm_bias: bool = True,
+    ) -> None:
+        if dim % num_heads:
+            raise ValueError(f"attention width {dim} is not divisible by num_heads={num_heads}")
+        super().__init__(dim // num_heads, qk_norm, norm_eps, norm_bias)
+        self.num_heads = num_heads
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+
+    def project_context(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """context (B, M, D) -> keys, values (B, H, M, K)."""
+        k, v = rearrange(self.kv(context), "b m (two h k) -> two b h m k", two=2, h=self.num_heads)
+        return self.k_norm(k), v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None,
+        keep: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """x (B, N, D), context (B, M, D), keep (B, N|1, M) -> (B, N, D).
+
+        With a filled ``cache`` the context projection is reused (``context`` may then be None);
+        with an empty one it is computed once and stored.
+        """
+        q = self.q_norm(rearrange(self.q(x), "b n (h k) -> b h n k", h=self.num_heads))
+        if cache is not None and cache.k is not None:
+            k, v = cache.k, cache.v
+        else:
+            if context is None:
+                raise ValueError("cross-attention needs a context (or a filled cache)")
+            k, v = self.project_context(context)
+            if cache is not None:
+                cache.extend(k, v)
+        out = attend(q, k, v, None if keep is None else keep.unsqueeze(1))
+        return self.proj(rearrange(out, "b h n k -> b n (h k)"))

@@ -1,0 +1,61 @@
+"""Sine-cosine position embeddings: formulas, the reference tables, resizing."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from omnimask.nn import resize_grid_table, sincos_1d, sincos_2d
+
+
+def fixture_dir() -> Path:
+    default = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "reference-4m"
+    return Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", default))
+
+
+def test_1d_rows_are_sines_then_cosines():
+    t = sincos_1d(10, 8)
+    n, k = 7, 3
+    omega = 1 / 10000 ** (k / 4)
+    assert t.dtype == torch.float32 and t.shape == (10, 8)
+    assert t[n, k].item() == pytest.approx(math.sin(n * omega), abs=1e-6)
+    assert t[n, 4 + k].item() == pytest.approx(math.cos(n * omega), abs=1e-6)
+
+
+def test_2d_rows_are_row_then_column_blocks():
+    t = sincos_2d(3, 3, 8)  # Q = 2
+    r, c, k = 2, 1, 1
+    omega = 1 / 10000 ** (k / 2)
+    row = t[r * 3 + c]
+    assert row[k].item() == pytest.approx(math.sin(r * omega), abs=1e-6)
+    assert row[2 + k].item() == pytest.approx(math.cos(r * omega), abs=1e-6)
+    assert row[4 + k].item() == pytest.approx(math.sin(c * omega), abs=1e-6)
+    assert row[6 + k].item() == pytest.approx(math.cos(c * omega), abs=1e-6)
+
+
+def test_widths_must_divide():
+    with pytest.raises(ValueError):
+        sincos_2d(2, 2, 6)
+    with pytest.raises(ValueError):
+        sincos_1d(2, 5)
+
+
+def test_resize_identity_and_shape():
+    t = sincos_2d(4, 4, 8)
+    assert resize_grid_table(t, (4, 4), (4, 4)) is t
+    assert resize_grid_table(t, (4, 4), (2, 6)).shape == (12, 8)
+
+
+def test_tables_match_reference_fixture():
+    path = fixture_dir() / "cases" / "posemb.npz"
+    if not path.exists():
+        pytest.skip(f"reference fixtures not found at {path} (set OMNIMASK_REFERENCE_FIXTURES)")
+    ref = np.load(path)
+    # The reference computes the same float32 ops; other libm versions may differ by ~2e-5 near row 511.
+    np.testing.assert_allclose(sincos_1d(512, 64).numpy(), ref["sincos_1d_D64_len512"], atol=3e-5, rtol=0)
+    np.testing.assert_allclose(sincos_2d(14, 14, 64).numpy(), ref["sincos_2d_D64_14x14"], atol=1e-6, rtol=0)
