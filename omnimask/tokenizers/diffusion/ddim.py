@@ -115,13 +115,23 @@ def ddim_sample(
         thresholding, clip_sample: how x̂_0 is limited at each step (thresholding wins).
         eta: 0 for deterministic DDIM; > 0 adds noise drawn from ``generator``.
     """
-    plan = list(timesteps) if timesteps is not None else ddim_timesteps(num_steps, schedule.num_train_timesteps, spacing)
+    plan = (
+        list(timesteps) if timesteps is not None else ddim_timesteps(num_steps, schedule.num_train_timesteps, spacing)
+    )
     x = noise
     for i, t in enumerate(plan):
         t_batch = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
         out = denoiser(x, t_batch)
         t_next = plan[i + 1] if i + 1 < len(plan) else None
         x, _ = ddim_step(
-            schedule, out, x, t, t_next, thresholding=thresholding, clip_sample=clip_sample, eta=eta, generator=generator
+            schedule,
+            out,
+            x,
+            t,
+            t_next,
+            thresholding=thresholding,
+            clip_sample=clip_sample,
+            eta=eta,
+            generator=generator,
         )
     return x

@@ -105,9 +105,7 @@ class NoiseSchedule:
                 betas = rescale_zero_terminal_snr(betas)
             abar = torch.cumprod(1.0 - betas, dim=0)
         if prediction_type == "epsilon" and float(abar[-1]) == 0.0:
-            raise ValueError(
-                "epsilon prediction cannot recover x_0 at zero terminal SNR; use v_prediction or sample"
-            )
+            raise ValueError("epsilon prediction cannot recover x_0 at zero terminal SNR; use v_prediction or sample")
         return cls(alphas_cumprod=abar, prediction_type=prediction_type)
 
     @property
