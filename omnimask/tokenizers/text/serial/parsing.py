@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-_VALUE_RE = re.compile(r"^v([0-9])=(\d{1,6})$")
+_VALUE_RE = re.compile(r"^v([0-9])=([0-9]{1,6})$")
 _SENTINEL_RE = re.compile(r"^\[S_\d+\]$")
 
 

@@ -105,8 +105,9 @@ def parse_sam(text: str, *, tokens_per_instance: int = TOKENS_PER_INSTANCE) -> P
             result.warnings.append(f"dropped point {clip_words(['point', *pw])!r}: {why}")
             continue
         rest, polygons = split_at(pw[2:], "polygon")
-        if rest not in ([], ["none"]) or (rest == ["none"] and polygons):
-            result.warnings.append(f"ignored words after point ({yx[1]}, {yx[0]}): {clip_words(rest)!r}")
+        extra = [w for w in rest if w != "none"]
+        if extra:
+            result.warnings.append(f"ignored words after point ({yx[1]}, {yx[0]}): {clip_words(extra)!r}")
         instances = []
         for poly in polygons:
             inst, why = _read_instance(poly, tokens_per_instance)
@@ -114,5 +115,7 @@ def parse_sam(text: str, *, tokens_per_instance: int = TOKENS_PER_INSTANCE) -> P
                 result.warnings.append(f"dropped instance {clip_words(['polygon', *poly])!r}: {why}")
             else:
                 instances.append(inst)
+        if instances and "none" in rest:
+            result.warnings.append(f"point ({yx[1]}, {yx[0]}) says 'none' but lists instances; kept them")
         result.items.append(SamQuery(point=(yx[1], yx[0]), instances=tuple(instances)))
     return result
