@@ -104,8 +104,13 @@ def _train_text(args: argparse.Namespace) -> int:
 
     sources += [lines(f) for f in args.corpus]
     sources.append(iter(class_names))  # the class names' words are part of the corpus too
-    count = itertools.count(1)
-    corpus = (text for text in itertools.chain(*sources) if next(count))
+    n_texts = 0
+
+    def corpus() -> Iterator[str]:
+        nonlocal n_texts
+        for text in itertools.chain(*sources):
+            n_texts += 1
+            yield text
 
     print(
         f"omnimask tokenizer train-text: training WordPiece (vocab_size {args.vocab_size}, "
@@ -115,7 +120,7 @@ def _train_text(args: argparse.Namespace) -> int:
     )
     try:
         tok = train_text_tokenizer(
-            corpus,
+            corpus(),
             args.vocab_size,
             class_names,
             num_sentinels=args.num_sentinels,
@@ -125,7 +130,6 @@ def _train_text(args: argparse.Namespace) -> int:
         )
     except TextLayoutError as err:
         raise ConfigError(str(err)) from err
-    n_texts = next(count) - 1
     training = {
         "texts": n_texts,
         "corpus_files": [str(f) for f in args.corpus],

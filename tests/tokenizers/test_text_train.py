@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,19 @@ def test_train_text_command_errors(tmp_path):
         _run(["tokenizer", "train-text", "--corpus", str(corpus), "--vocab-size", "10", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):  # argparse: an action is required
         _run(["tokenizer"])
+
+
+def test_train_text_from_synthworld_hook(tmp_path, monkeypatch):
+    fake = types.ModuleType("omnimask.data.synthworld")
+    fake.CLASS_NAMES = ("sphere", "cube")
+    fake.caption_corpus = lambda n, seed: [f"a red cube and {seed} spheres" for _ in range(n)]
+    monkeypatch.setitem(sys.modules, "omnimask.data.synthworld", fake)
+    argv = ["tokenizer", "train-text", "--from-synthworld", "7", "--seed", "3", "--vocab-size", "300",
+            "--num-sentinels", "2", "--coord-bins", "4", "--out", str(tmp_path)]  # fmt: skip
+    assert _run(argv) == 0
+    card = json.loads((tmp_path / "config.json").read_text())
+    assert card["layout"]["class_names"]["names"] == ["sphere", "cube"]
+    assert card["training"]["texts"] == 7 + 2 and card["training"]["seed"] == 3
+    monkeypatch.setitem(sys.modules, "omnimask.data.synthworld", None)  # import fails
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        _run(argv)
