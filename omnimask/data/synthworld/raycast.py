@@ -1,0 +1,247 @@
+"""Vectorised ray casting against SynthWorld's solids, floor and wall (NumPy, float64, no pixel loops).
+
+Rays are ``origin + t * direction`` with unit directions, given as (N, 3) arrays in the world frame.
+Each solid is intersected in its own local frame (see :mod:`omnimask.data.synthworld.scene` for the
+dimensions); rays that miss the solid's bounding sphere are culled before the exact test. Sphere,
+cube, cylinder, cone and capsule are solved in closed form (quadratics and slabs). The torus's
+quartic is solved by sphere tracing its exact signed distance inside the bounding volume to within
+a few millimetres, then polished by Newton steps along the ray (accurate to ~1e-9 m off grazing
+angles), which is far cheaper to vectorise than a batched quartic root finder.
+
+Every function returns ``t`` with ``inf`` where the ray misses; only hits with ``t > EPS`` count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from omnimask.data.synthworld.scene import Object, Wall
+
+#: Smallest accepted ray parameter (metres); avoids re-hitting the surface a shadow ray starts on.
+EPS = 1e-6
+_INF = np.inf
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("nc,nc->n", a, b)
+
+
+def _quadratic(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted real roots of ``a t² + 2 b t + c = 0`` (``inf`` where none); stable when ``a`` ≈ 0."""
+    disc = b * b - a * c
+    real = disc >= 0
+    s = np.sqrt(np.where(real, disc, 0.0))
+    q = -(b + np.copysign(s, b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r0, r1 = q / a, c / q
+    r0 = np.where(np.isnan(r0) | ~real, _INF, r0)
+    r1 = np.where(np.isnan(r1) | ~real, _INF, r1)
+    return np.minimum(r0, r1), np.maximum(r0, r1)
+
+
+def _first(*candidates: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Smallest ``t > EPS`` among (t, valid) candidate pairs; ``inf`` where there is none."""
+    best = np.full(candidates[0][0].shape, _INF)
+    for t, valid in candidates:
+        best = np.where(valid & (t > EPS) & (t < best), t, best)
+    return best
+
+
+def _sphere(o: np.ndarray, d: np.ndarray, radius: float, center: tuple[float, float, float] = (0, 0, 0)):
+    oc = o - np.asarray(center)
+    t0, t1 = _quadratic(np.ones(len(o)), _dot(oc, d), _dot(oc, oc) - radius * radius)
+    return _first((t0, True), (t1, True))
+
+
+def _cube(o: np.ndarray, d: np.ndarray, half: float) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / d
+        ta, tb = (-half - o) * inv, (half - o) * inv
+    near = np.fmax.reduce(np.fmin(ta, tb), axis=1)
+    far = np.fmin.reduce(np.fmax(ta, tb), axis=1)
+    hit = near <= far
+    return _first((near, hit), (far, hit))
+
+
+def _caps(o: np.ndarray, d: np.ndarray, heights: tuple[float, ...], radius: float):
+    """Hits of horizontal discs of ``radius`` at the given local heights."""
+    out = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for y in heights:
+            t = (y - o[:, 1]) / d[:, 1]
+            px, pz = o[:, 0] + t * d[:, 0], o[:, 2] + t * d[:, 2]
+            out.append((np.where(np.isfinite(t), t, _INF), px * px + pz * pz <= radius * radius))
+    return out
+
+
+def _cylinder(o: np.ndarray, d: np.ndarray, radius: float, half: float) -> np.ndarray:
+    a = d[:, 0] ** 2 + d[:, 2] ** 2
+    b = o[:, 0] * d[:, 0] + o[:, 2] * d[:, 2]
+    c = o[:, 0] ** 2 + o[:, 2] ** 2 - radius * radius
+    t0, t1 = _quadratic(a, b, c)
+    side = [(t, np.abs(o[:, 1] + np.where(np.isfinite(t), t, 0.0) * d[:, 1]) <= half) for t in (t0, t1)]
+    return _first(*side, *_caps(o, d, (-half, half), radius))
+
+
+def _cone(o: np.ndarray, d: np.ndarray, radius: float, height: float) -> np.ndarray:
+    k2 = (radius / height) ** 2
+    oy, dy = height / 2 - o[:, 1], -d[:, 1]  # distance below the apex, and its rate
+    a = d[:, 0] ** 2 + d[:, 2] ** 2 - k2 * dy * dy
+    b = o[:, 0] * d[:, 0] + o[:, 2] * d[:, 2] - k2 * oy * dy
+    c = o[:, 0] ** 2 + o[:, 2] ** 2 - k2 * oy * oy
+    t0, t1 = _quadratic(a, b, c)
+    side = []
+    for t in (t0, t1):
+        below = oy + np.where(np.isfinite(t), t, 0.0) * dy
+        side.append((t, (below >= 0) & (below <= height)))
+    return _first(*side, *_caps(o, d, (-height / 2,), radius))
+
+
+def _capsule(o: np.ndarray, d: np.ndarray, radius: float, half: float) -> np.ndarray:
+    a = d[:, 1] ** 2 + d[:, 2] ** 2
+    b = o[:, 1] * d[:, 1] + o[:, 2] * d[:, 2]
+    c = o[:, 1] ** 2 + o[:, 2] ** 2 - radius * radius
+    t0, t1 = _quadratic(a, b, c)
+    side = [(t, np.abs(o[:, 0] + np.where(np.isfinite(t), t, 0.0) * d[:, 0]) <= half) for t in (t0, t1)]
+    ends = [(_sphere(o, d, radius, (x, 0.0, 0.0)), True) for x in (-half, half)]
+    return _first(*side, *ends)
+
+
+def torus_sdf(p: np.ndarray, major: float, minor: float) -> np.ndarray:
+    """Signed distance (M,) of local points (M, 3) to a torus about the local y axis."""
+    ring = np.sqrt(p[:, 0] ** 2 + p[:, 2] ** 2) - major
+    return np.sqrt(ring * ring + p[:, 1] ** 2) - minor
+
+
+def _torus(o: np.ndarray, d: np.ndarray, major: float, minor: float, steps: int = 64) -> np.ndarray:
+    # March only inside the bounding sphere ∩ the slab |y| <= minor. The SDF is exact, so a step
+    # never overshoots the first surface; marching stops within ``coarse`` of it, and Newton steps
+    # on the SDF along the ray then converge quadratically to the root.
+    s0, s1 = _quadratic(np.ones(len(o)), _dot(o, d), _dot(o, o) - (major + minor) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ya, yb = (-minor - o[:, 1]) / d[:, 1], (minor - o[:, 1]) / d[:, 1]
+    slab_in = np.where(np.isnan(ya), -_INF, np.minimum(ya, yb))
+    slab_out = np.where(np.isnan(ya), _INF, np.maximum(ya, yb))
+    t0 = np.maximum(np.maximum(s0, slab_in), 0.0)
+    t_end = np.minimum(s1, slab_out)
+    result = np.full(len(o), _INF)
+    live = np.flatnonzero(np.isfinite(t0) & (t0 < t_end))
+    lo, ld, lt, lend = o[live], d[live], t0[live], t_end[live]
+    coarse = 2e-3 * minor
+    for step in range(steps):
+        f = torus_sdf(lo + lt[:, None] * ld, major, minor)
+        lt = lt + f
+        if step % 4 == 3 or step == steps - 1:  # compact every few steps: gathers cost more than steps
+            done = f < coarse
+            result[live[done]] = lt[done]
+            keep = ~done & (lt < lend)
+            live, lo, ld, lt, lend = live[keep], lo[keep], ld[keep], lt[keep], lend[keep]
+            if live.size == 0:
+                break
+    hit = np.flatnonzero(np.isfinite(result))
+    ho, hd, ht = o[hit], d[hit], result[hit]
+    for _ in range(3):  # Newton on f(t) = sdf(o + t d); skip steps that would leave the basin
+        p = ho + ht[:, None] * hd
+        slope = _dot(torus_normals(p, major), hd)
+        step_t = torus_sdf(p, major, minor) / np.where(slope < -0.05, slope, -np.inf)
+        ht = ht - np.where(np.abs(step_t) < 4 * coarse, step_t, 0.0)
+    result[hit] = ht
+    return result
+
+
+def torus_normals(p: np.ndarray, major: float) -> np.ndarray:
+    """Unit outward normals (M, 3) of a torus about local y at local points (M, 3) near its surface."""
+    rho = np.maximum(np.sqrt(p[:, 0] ** 2 + p[:, 2] ** 2), 1e-12)
+    ring = np.stack([p[:, 0] * major / rho, np.zeros(len(p)), p[:, 2] * major / rho], axis=1)
+    v = p - ring
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+_LOCAL_HIT = {
+    "sphere": lambda o, d, dims: _sphere(o, d, dims[0]),
+    "cube": lambda o, d, dims: _cube(o, d, dims[0]),
+    "cylinder": lambda o, d, dims: _cylinder(o, d, dims[0], dims[1]),
+    "cone": lambda o, d, dims: _cone(o, d, dims[0], dims[1]),
+    "capsule": lambda o, d, dims: _capsule(o, d, dims[0], dims[1]),
+    "torus": lambda o, d, dims: _torus(o, d, dims[0], dims[1]),
+}
+
+
+def intersect_object(obj: Object, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """Ray parameter (N,) of the first hit with ``obj``; ``inf`` on a miss.
+
+    ``origins`` and ``dirs`` are (N, 3), or one of them is a single (3,) vector shared by all rays
+    (camera rays share their origin, shadow rays their direction), which makes culling cheaper.
+    """
+    center, rot = np.asarray(obj.center), obj.rotation()
+    oc = origins - center
+    if oc.ndim == 1:
+        b, cc, n = dirs @ oc, float(oc @ oc), len(dirs)
+    elif dirs.ndim == 1:
+        b, cc, n = oc @ dirs, _dot(oc, oc), len(oc)
+    else:
+        b, cc, n = _dot(oc, dirs), _dot(oc, oc), len(oc)
+    disc = b * b - (cc - obj.bounding_radius() ** 2)
+    near = np.flatnonzero((disc >= 0) & (-b + np.sqrt(np.maximum(disc, 0.0)) > EPS))
+    t = np.full(n, _INF)
+    if near.size:
+        o_local = (oc[near] if oc.ndim == 2 else np.broadcast_to(oc, (near.size, 3))) @ rot
+        d_local = (dirs[near] if dirs.ndim == 2 else np.broadcast_to(dirs, (near.size, 3))) @ rot
+        t[near] = _LOCAL_HIT[obj.shape](o_local, d_local, obj.dims)
+    return t
+
+
+def _local_normals(shape: str, dims: tuple[float, ...], p: np.ndarray) -> np.ndarray:
+    x, y, z = p[:, 0], p[:, 1], p[:, 2]
+    zero = np.zeros(len(p))
+    if shape == "sphere":
+        n = p
+    elif shape == "cube":
+        axis = np.argmax(np.abs(p), axis=1)
+        n = np.zeros_like(p)
+        n[np.arange(len(p)), axis] = np.sign(p[np.arange(len(p)), axis])
+    elif shape == "cylinder":
+        rho = np.sqrt(x * x + z * z)
+        on_cap = dims[1] - np.abs(y) < dims[0] - rho
+        n = np.where(on_cap[:, None], np.stack([zero, np.sign(y), zero], 1), np.stack([x, zero, z], 1))
+    elif shape == "cone":
+        k = dims[0] / dims[1]
+        rho = np.maximum(np.sqrt(x * x + z * z), 1e-12)
+        side_gap = np.abs(rho - k * (dims[1] / 2 - y)) / np.sqrt(1 + k * k)
+        on_base = np.abs(y + dims[1] / 2) < side_gap
+        side = np.stack([x / rho, np.full(len(p), k), z / rho], 1)
+        n = np.where(on_base[:, None], np.stack([zero, zero - 1, zero], 1), side)
+    elif shape == "capsule":
+        n = p - np.stack([np.clip(x, -dims[1], dims[1]), zero, zero], 1)
+    else:
+        return torus_normals(p, dims[0])
+    return n / np.linalg.norm(n, axis=1, keepdims=True)
+
+
+def object_normals(obj: Object, points: np.ndarray) -> np.ndarray:
+    """Unit outward world-frame normals (M, 3) of ``obj`` at world points (M, 3) on its surface."""
+    rot = obj.rotation()
+    local = (points - np.asarray(obj.center)) @ rot
+    return _local_normals(obj.shape, obj.dims, local) @ rot.T
+
+
+def intersect_floor(origins: np.ndarray, dirs: np.ndarray, radius: float) -> np.ndarray:
+    """First hit (N,) of rays with the floor disc ``y = 0``, ``|(x, z)| <= radius``, seen from above."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = -origins[:, 1] / dirs[:, 1]
+    px, pz = origins[:, 0] + t * dirs[:, 0], origins[:, 2] + t * dirs[:, 2]
+    ok = (dirs[:, 1] < 0) & (origins[:, 1] > 0) & (t > EPS) & (px * px + pz * pz <= radius * radius)
+    return np.where(ok, t, _INF)
+
+
+def intersect_wall(wall: Wall | None, origins: np.ndarray, dirs: np.ndarray, two_sided: bool = False):
+    """First hit (N,) of rays with the wall rectangle-in-height (front side only unless ``two_sided``)."""
+    if wall is None:
+        return np.full(len(dirs), _INF)
+    n = np.asarray(wall.normal)
+    facing = dirs @ n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (-wall.offset - origins @ n) / facing
+    y = origins[:, 1] + t * dirs[:, 1]
+    ok = (t > EPS) & (y >= 0) & (y <= wall.height) & ((facing < 0) | two_sided)
+    return np.where(ok, t, _INF)
