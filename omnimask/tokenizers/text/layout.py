@@ -3,17 +3,12 @@
 4M serialises every sequence modality (captions, boxes, metadata, palettes, poses, SAM instances)
 into text and tokenizes it with one WordPiece vocabulary whose first ids are fixed:
 
-=========================  ===================================  ==========================
-ids (released 30k file)    tokens                               role
-=========================  ===================================  ==========================
-0, 1, 2, 3                 ``[PAD]`` ``[UNK]`` ``[SOS]`` ``[EOS]``  control tokens
-4 .. 203                   ``[S_0]`` .. ``[S_199]``             span-masking sentinels
-204 .. 1203                ``v0=0`` .. ``v0=999``               coordinate / value tokens
-1204 .. 2203               ``v1=0`` .. ``v1=999``               (one run of ``bins`` per axis)
-2204 .. 3203, 3204 .. 4203 ``v2=…``, ``v3=…``
-4204 .. 4283               the 80 COCO class names              atomic, multi-word allowed
-4284 ..                    learned word pieces
-=========================  ===================================  ==========================
+* ids 0..3: the control tokens ``[PAD]``, ``[UNK]``, ``[SOS]``, ``[EOS]``;
+* ids 4..203: the span-masking sentinels ``[S_0]`` .. ``[S_199]`` (``[S_k]`` = 4 + k);
+* ids 204..4203: coordinate / value tokens, one run of 1000 per axis: ``v0=0`` .. ``v0=999``
+  (204..1203), ``v1=…`` (1204..2203), ``v2=…`` (2204..3203), ``v3=…`` (3204..4203);
+* ids 4204..4283: the 80 COCO class names, atomic even when multi-word (``dining table``);
+* ids 4284 and up: the learned word pieces (30 000 ids in all).
 
 Sentinels and coordinate tokens are added as ``single_word`` tokens matched on the raw text;
 class names are ``single_word`` tokens matched on the normalised (lower-cased) text, so "Hot Dog"
