@@ -28,11 +28,11 @@ def _register_train_text(actions: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", nargs="+", type=Path, default=[], metavar="FILE",
                    help="text files, one training text per line")  # fmt: skip
     p.add_argument("--from-synthworld", type=int, default=0, metavar="N",
-                   help="also train on N captions rendered by SynthWorld")  # fmt: skip
+                   help="also train on the captions of N rendered SynthWorld scenes (~0.1 s each)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the SynthWorld captions (default 0)")
     p.add_argument("--vocab-size", type=int, required=True, help="total vocabulary size (4M: 30000)")
     p.add_argument("--class-names", default=None, metavar="A,B,C",
-                   help="comma-separated class names, atomic tokens (default: SynthWorld's with "
+                   help="comma-separated class names, atomic tokens (default: SynthWorld's shapes with "
                         "--from-synthworld, else none)")  # fmt: skip
     p.add_argument("--num-sentinels", type=int, default=200, help="sentinel tokens (default 200)")
     p.add_argument("--coord-bins", type=int, default=1000, help="values per coordinate axis (default 1000)")
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _synthworld_corpus(n: int, seed: int) -> tuple[Iterator[str], tuple[str, ...]]:
-    """``n`` SynthWorld captions and SynthWorld's class names, or a ConfigError saying why not."""
+    """Captions of SynthWorld scenes ``0 .. n-1`` of world ``seed`` and its class names (the shapes)."""
     import importlib
 
     from omnimask.config import ConfigError
@@ -68,14 +68,18 @@ def _synthworld_corpus(n: int, seed: int) -> tuple[Iterator[str], tuple[str, ...
             f"--from-synthworld needs omnimask.data.synthworld, which cannot be imported ({err}); "
             "pass caption files with --corpus instead"
         ) from err
-    captions = getattr(synthworld, "caption_corpus", None)
-    if not callable(captions):
+    names = tuple(getattr(synthworld, "SHAPES", ()))
+    corpus = getattr(synthworld, "caption_corpus", None)  # a fast path, if SynthWorld offers one
+    if callable(corpus):
+        return iter(corpus(n, seed)), names
+    render, config = getattr(synthworld, "render_sample", None), getattr(synthworld, "SynthWorldConfig", None)
+    if not (callable(render) and callable(config)):
         raise ConfigError(
-            "--from-synthworld: omnimask.data.synthworld provides no caption_corpus(n, seed); "
-            "pass caption files with --corpus instead"
+            "--from-synthworld: omnimask.data.synthworld provides neither caption_corpus(n, seed) nor "
+            "render_sample(seed, index, cfg); pass caption files with --corpus instead"
         )
-    names = tuple(getattr(synthworld, "CLASS_NAMES", ()))
-    return iter(captions(n, seed)), names
+    cfg = config()
+    return (render(seed, i, cfg)["caption"] for i in range(n)), names
 
 
 def _train_text(args: argparse.Namespace) -> int:

@@ -88,3 +88,14 @@ def test_formats_survive_released_tokenizer(released, name):
     decoded = tok.decode([*ids, tok.eos_id, tok.pad_id, tok.pad_id], skip_special=True)
     assert decoded == text
     assert parse(decoded).clean and parse(decoded).items == parse(text).items
+
+
+def test_synthworld_records_serialise_cleanly():
+    synthworld = pytest.importorskip("omnimask.data.synthworld", reason="SynthWorld is not in this checkout")
+    sample = synthworld.render_sample(0, 0, synthworld.SynthWorldConfig())
+    det = serialize_det(sample["det"])  # {"class", "box", ...} records without scores: all kept
+    assert len(parse_det(det, class_names=synthworld.SHAPES)) == len(sample["det"])
+    meta = parse_metadata(serialize_metadata(sample["metadata"]))
+    assert meta.clean and [e.name for e in meta] == list(sample["metadata"])
+    palette = parse_palette(serialize_palette(sample["color_palette"]["colors"]))
+    assert palette.clean and palette.items == [tuple(c) for c in sample["color_palette"]["colors"]]

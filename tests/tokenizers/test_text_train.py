@@ -113,7 +113,7 @@ def test_train_text_command_errors(tmp_path):
 
 def test_train_text_from_synthworld_hook(tmp_path, monkeypatch):
     fake = types.ModuleType("omnimask.data.synthworld")
-    fake.CLASS_NAMES = ("sphere", "cube")
+    fake.SHAPES = ("sphere", "cube")
     fake.caption_corpus = lambda n, seed: [f"a red cube and {seed} spheres" for _ in range(n)]
     monkeypatch.setitem(sys.modules, "omnimask.data.synthworld", fake)
     argv = ["tokenizer", "train-text", "--from-synthworld", "7", "--seed", "3", "--vocab-size", "300",
@@ -125,3 +125,13 @@ def test_train_text_from_synthworld_hook(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "omnimask.data.synthworld", None)  # import fails
     with pytest.raises(ConfigError, match="cannot be imported"):
         _run(argv)
+
+
+def test_train_text_from_real_synthworld(tmp_path):
+    pytest.importorskip("omnimask.data.synthworld.dataset", reason="SynthWorld is not in this checkout")
+    argv = ["tokenizer", "train-text", "--from-synthworld", "3", "--vocab-size", "400",
+            "--num-sentinels", "2", "--coord-bins", "4", "--out", str(tmp_path)]  # fmt: skip
+    assert _run(argv) == 0
+    tok = TextTokenizer.from_file(tmp_path)
+    assert "cube" in tok.class_names and "torus" in tok.class_names
+    assert json.loads((tmp_path / "config.json").read_text())["training"]["texts"] == 3 + len(tok.class_names)
