@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from omnimask.masking.masked import MaskedModality
-from omnimask.masking.special_tokens import EOS_ID, MAX_SENTINEL, PAD_ID, SENTINEL_BASE, is_sentinel
+from omnimask.masking.special_tokens import EOS_ID, MAX_SENTINEL, NUM_SENTINELS, PAD_ID, SENTINEL_BASE, is_sentinel
 
 #: Redraws before the decay loop gives up and drops everything (0.9**1000 ≈ 1e-46: never reached in practice).
 _MAX_REDRAWS = 1000
@@ -40,16 +40,66 @@ def sequence_length(max_tokens: int) -> int:
     return 2 * (max_tokens + 1)
 
 
-def _expand(unit_flags: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
-    return unit_flags if lengths is None else np.repeat(unit_flags, lengths)
+# The per-token work below runs on Python lists: sequences are short (tens of tokens), where a loop
+# beats a chain of small numpy calls by several times (see benchmarks/masking.py).
+def _units(ids: np.ndarray, lengths: np.ndarray | None) -> list[list[int]]:
+    flat = np.asarray(ids, dtype=np.int64).reshape(-1).tolist()
+    if lengths is None:
+        return [[t] for t in flat]
+    bounds = np.cumsum(lengths).tolist()
+    return [flat[end - n : end] for end, n in zip(bounds, np.asarray(lengths).tolist())]
+
+
+def _input_length(keep: list[bool], sizes: list[int]) -> int:
+    total, prev_dropped = 0, False
+    for kept, size in zip(keep, sizes):
+        if kept:
+            total += size
+        elif not prev_dropped:
+            total += 1  # one sentinel per run of dropped units
+        prev_dropped = not kept
+    return total
+
+
+def _corrupt(units: list[list[int]], keep: list[bool]) -> tuple[list[int], list[int]]:
+    inp: list[int] = []
+    tgt: list[int] = []
+    run, prev_dropped = 0, False
+    for unit, kept in zip(units, keep):
+        if kept:
+            inp += unit
+        else:
+            if not prev_dropped:
+                run += 1
+                inp.append(SENTINEL_BASE + run)
+                tgt.append(SENTINEL_BASE + run)
+            tgt += unit
+        prev_dropped = not kept
+    if run + 1 > MAX_SENTINEL:
+        raise ValueError(
+            f"span masking needs {run + 1} sentinels but the vocabulary has {MAX_SENTINEL} usable ones; "
+            "lower max_tokens of this modality"
+        )
+    tgt.append(SENTINEL_BASE + run + 1)  # closing sentinel
+    return inp, tgt
+
+
+def _cut(tgt: list[int], budget: int, rng: np.random.Generator) -> list[int]:
+    n = len(tgt)
+    if n <= budget:
+        return tgt
+    starts = [i for i, t in enumerate(tgt) if SENTINEL_BASE <= t < SENTINEL_BASE + NUM_SENTINELS]
+    chosen = starts[int(rng.integers(max(1, len(starts) - 1)))]  # never the closing sentinel
+    if n - chosen >= budget:
+        return tgt[chosen : chosen + budget]
+    return tgt[next(i for i in starts if n - i <= budget) :]
 
 
 def input_length(keep_units: np.ndarray, lengths: np.ndarray | None = None) -> int:
     """Length of the corrupted input for a unit keep-pattern: kept tokens + one sentinel per dropped run."""
-    drop = ~keep_units
-    runs = int(np.count_nonzero(drop[1:] & keep_units[:-1])) + int(drop[:1].sum())
-    kept = int(np.count_nonzero(keep_units)) if lengths is None else int(lengths[keep_units].sum())
-    return kept + runs
+    keep = np.asarray(keep_units, dtype=bool).tolist()
+    sizes = [1] * len(keep) if lengths is None else np.asarray(lengths).tolist()
+    return _input_length(keep, sizes)
 
 
 def span_corrupt(
@@ -65,29 +115,8 @@ def span_corrupt(
     Returns:
         ``(input_ids, target_ids)`` int64 arrays; the target always ends with the closing sentinel.
     """
-    ids = np.asarray(ids, dtype=np.int64)
-    keep_units = np.asarray(keep_units, dtype=bool)
-    drop_u = ~keep_units
-    start_u = drop_u.copy()
-    start_u[1:] &= keep_units[:-1]  # a run starts at a dropped unit whose predecessor was kept
-    n_runs = int(np.count_nonzero(start_u))
-    if n_runs + 1 > MAX_SENTINEL:
-        raise ValueError(
-            f"span masking needs {n_runs + 1} sentinels but the vocabulary has {MAX_SENTINEL} usable ones; "
-            "lower max_tokens of this modality"
-        )
-    drop = _expand(drop_u, lengths)
-    if lengths is None:
-        start = start_u
-    else:
-        start = np.zeros(ids.shape[0], dtype=bool)
-        start[(np.cumsum(lengths) - lengths)[start_u]] = True  # first token of each run's first unit
-    sentinel = SENTINEL_BASE + np.cumsum(start)  # [S_r] for a token of run r
-    input_ids = np.where(drop, sentinel, ids)[~drop | start]
-    pairs = np.stack([sentinel[drop], ids[drop]], axis=1)  # (dropped, 2): [sentinel, token]
-    emit = np.stack([start[drop], np.ones(pairs.shape[0], dtype=bool)], axis=1)
-    target_ids = np.append(pairs[emit], SENTINEL_BASE + n_runs + 1)
-    return input_ids, target_ids
+    inp, tgt = _corrupt(_units(ids, lengths), np.asarray(keep_units, dtype=bool).tolist())
+    return np.array(inp, dtype=np.int64), np.array(tgt, dtype=np.int64)
 
 
 def draw_keep_prob(scheme: str, rng: np.random.Generator) -> float:
@@ -107,15 +136,9 @@ def cut_target(target_ids: np.ndarray, budget: int, rng: np.random.Generator) ->
     A sentinel other than the closing one is chosen at random; if ``budget`` tokens fit from there, those
     are kept, otherwise the target starts at the earliest sentinel whose whole suffix fits.
     """
-    n = target_ids.shape[0]
-    if n <= budget:
+    if target_ids.shape[0] <= budget:
         return target_ids
-    starts = np.flatnonzero(is_sentinel(target_ids))
-    chosen = int(starts[int(rng.integers(max(1, starts.shape[0] - 1)))])
-    if n - chosen >= budget:
-        return target_ids[chosen : chosen + budget]
-    fitting = starts[n - starts <= budget]
-    return target_ids[int(fitting[0]) :]
+    return np.array(_cut(np.asarray(target_ids).tolist(), budget, rng), dtype=np.int64)
 
 
 def span_mask(
@@ -143,21 +166,22 @@ def span_mask(
         ``(input_ids, target_ids)`` with ``len(input_ids) <= input_budget`` and
         ``len(target_ids) <= target_budget``.
     """
-    num_units = ids.shape[0] if lengths is None else lengths.shape[0]
-    keep = np.zeros(num_units, dtype=bool)
+    units = _units(ids, lengths)
+    sizes = [len(u) for u in units]
+    keep = [False] * len(units)
     if input_budget > 0:
         keep_prob = draw_keep_prob(keep_scheme, rng)
         for _ in range(_MAX_REDRAWS):
-            keep = rng.random(num_units) < keep_prob
-            if input_length(keep, lengths) <= input_budget:
+            keep = (rng.random(len(units)) < keep_prob).tolist()
+            if _input_length(keep, sizes) <= input_budget:
                 break
             keep_prob *= decay
         else:
-            keep = np.zeros(num_units, dtype=bool)
-    input_ids, target_ids = span_corrupt(ids, keep, lengths)
+            keep = [False] * len(units)
+    inp, tgt = _corrupt(units, keep)
     if input_budget <= 0:
-        input_ids = input_ids[:0]  # no input at all, not even the lone sentinel
-    return input_ids, cut_target(target_ids, target_budget, rng)
+        inp = []  # no input at all, not even the lone sentinel
+    return np.array(inp, dtype=np.int64), np.array(_cut(tgt, target_budget, rng), dtype=np.int64)
 
 
 def layout_sequence(
