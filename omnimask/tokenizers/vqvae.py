@@ -78,6 +78,7 @@ class VQVAEConfig:
         in_channels: encoder input channels (the class-embedding width when ``num_labels`` is set).
         num_labels: number of classes of a segmentation tokenizer (None otherwise).
         image_size: native resolution of the position tables (other sizes are interpolated).
+        decoder_image_size: native resolution of the decoder's table when it differs (None = same).
         patch_size: pixels per token side.
         patch_proj: strided patch projection (False for feature maps already on the token grid).
         post_mlp: tanh post-MLP after encoder and decoder blocks.
@@ -90,6 +91,7 @@ class VQVAEConfig:
     in_channels: int = 3
     num_labels: int | None = None
     image_size: int = 224
+    decoder_image_size: int | None = None
     patch_size: int = 16
     patch_proj: bool = True
     post_mlp: bool = False
@@ -119,17 +121,17 @@ class SpatialVQVAE(VQModel):
     def __init__(self, cfg: VQVAEConfig) -> None:
         super().__init__(num_labels=cfg.num_labels, label_dim=cfg.in_channels)
         self.cfg = cfg
-        common = {
-            "patch_size": cfg.patch_size,
-            "image_size": cfg.image_size,
-            "patch_proj": cfg.patch_proj,
-            "post_mlp": cfg.post_mlp,
-        }
-        self.encoder = ViTEncoder(in_channels=cfg.in_channels, cfg=cfg.encoder, **common)
+        common = {"patch_size": cfg.patch_size, "patch_proj": cfg.patch_proj, "post_mlp": cfg.post_mlp}
+        self.encoder = ViTEncoder(in_channels=cfg.in_channels, image_size=cfg.image_size, cfg=cfg.encoder, **common)
         self.quant_proj = nn.Conv2d(cfg.encoder.dim, cfg.latent_dim, 1)
         self.quantize = build_quantizer(cfg.quantizer, cfg.latent_dim)
         self.post_quant_proj = nn.Conv2d(cfg.latent_dim, cfg.decoder.dim, 1)
-        self.decoder = ViTDecoder(out_channels=cfg.out_channels, cfg=cfg.decoder, **common)
+        self.decoder = ViTDecoder(
+            out_channels=cfg.out_channels,
+            image_size=cfg.decoder_image_size or cfg.image_size,
+            cfg=cfg.decoder,
+            **common,
+        )
 
     def decode_quant(self, quant: torch.Tensor) -> torch.Tensor:
         """Quantized latents (B, Dq, h, w) → reconstruction (B, C_out, h·p, w·p)."""

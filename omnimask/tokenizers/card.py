@@ -1,0 +1,279 @@
+"""Tokenizer cards: everything a user needs to feed a tokenizer and read its output, stored with it.
+
+Every omnimask tokenizer checkpoint is a directory with ``model.safetensors`` and a ``config.json``
+holding a :class:`TokenizerCard`: the modality, the architecture (to rebuild the model), the raw
+input format (layout, dtype, channels, value range), the input normalisation (scale, mean/std, or
+4M's robust per-image depth normalisation), the token grid, codebook size and the decoding defaults.
+
+The card also does the work it describes: :meth:`TokenizerCard.check` rejects raw inputs of the
+wrong shape, dtype or range with an error that says what was expected, :meth:`TokenizerCard.normalize`
+turns a raw batch into model input, and :meth:`TokenizerCard.denormalize` turns decoder output back
+into the raw format (uint8 RGB, class ids, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from omnimask.config import from_dict, to_dict
+
+Layout = Literal["image", "labels", "vector"]
+Normalization = Literal["none", "mean_std", "depth_robust"]
+Output = Literal["values", "probabilities", "class_logits"]
+TokenizerKind = Literal["vqvae", "divae", "mlp_vqvae"]
+
+CARD_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class TokenizerInputError(ValueError):
+    """A raw input that does not match the tokenizer's card (shape, dtype or value range)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class InputSpec:
+    """The raw format of a modality and how it becomes model input.
+
+    Attributes:
+        layout: ``image`` (B, C, H, W), ``labels`` (B, H, W) integer class map, ``vector`` (B, C).
+        dtype: ``uint8``, ``float`` or ``int`` raw values.
+        channels: C of ``image`` / ``vector`` layouts.
+        value_range: inclusive [low, high] of raw values (None = unchecked, either bound may be None);
+            for labels [0, n−1].
+        scale: raw values are multiplied by it first (1/255 for uint8 RGB).
+        normalization: ``none``; ``mean_std`` ((x·scale − mean) / std per channel); ``depth_robust``
+            (per image: x − μ over σ, μ and σ the mean and standard deviation of the valid values
+            between the ``robust_quantiles``; invalid pixels become 0).
+        mean, std: per-channel statistics for ``mean_std``.
+        robust_quantiles: trimming quantiles of ``depth_robust``.
+        invalid_below: raw values ≤ this are invalid (no depth); None = all valid.
+    """
+
+    layout: Layout = "image"
+    dtype: Literal["uint8", "float", "int"] = "float"
+    channels: int = 3
+    value_range: tuple[float | None, float | None] | None = None
+    scale: float = 1.0
+    normalization: Normalization = "none"
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    robust_quantiles: tuple[float, float] = (0.1, 0.9)
+    invalid_below: float | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class DecodingSpec:
+    """How the tokenizer decodes: ``decoder`` (vit / mlp / diffusion) and, for diffusion, the
+    recommended DDIM ``steps`` and ``timestep_spacing``."""
+
+    decoder: Literal["vit", "mlp", "diffusion"] = "vit"
+    steps: int | None = None
+    scheduler: Literal["ddim"] | None = None
+    timestep_spacing: Literal["trailing", "leading", "linspace"] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class TokenizerCard:
+    """The card of one tokenizer (see module docstring).
+
+    Attributes:
+        name: tokenizer id (e.g. ``depth`` for ``tok_depth@224``).
+        modality: what it encodes: rgb, depth, normal, semseg, edges, feature_map, global_feature, pose.
+        kind: architecture family: ``vqvae``, ``divae`` or ``mlp_vqvae``.
+        input: raw input format and normalisation.
+        output: what the decoder emits: ``values`` (normalised input space), ``probabilities``
+            (logits → sigmoid, e.g. edges) or ``class_logits`` (argmax → class ids).
+        image_size: default (H, W) of image-like inputs (None for vectors).
+        patch_size: pixels per token side (None for vectors).
+        codebook_size: ids per codebook; ``num_codebooks``: parallel codebooks (tokens per vector).
+        latent_dim: width of the quantized latent.
+        decoding: decoding defaults.
+        model: the architecture config of ``kind`` as a dict (rebuilds the model).
+        source: provenance (``omnimask``, ``ml-4m release``, ...).
+    """
+
+    name: str
+    modality: str
+    kind: TokenizerKind
+    input: InputSpec
+    output: Output = "values"
+    image_size: tuple[int, int] | None = None
+    patch_size: int | None = None
+    codebook_size: int
+    num_codebooks: int = 1
+    latent_dim: int
+    decoding: DecodingSpec = dataclasses.field(default_factory=DecodingSpec)
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    source: str = "omnimask"
+
+    # ---- geometry -----------------------------------------------------------------------------
+    def grid(self, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
+        """Token grid (h, w) at ``image_size`` (default: the card's); (1, n) for vector tokenizers."""
+        if self.input.layout == "vector":
+            return (1, self.num_codebooks)
+        size = image_size or self.image_size
+        if size is None or self.patch_size is None:
+            raise ValueError(f"tokenizer {self.name!r} has no image size / patch size on its card")
+        return (size[0] // self.patch_size, size[1] // self.patch_size)
+
+    @property
+    def tokens_per_sample(self) -> int:
+        h, w = self.grid()
+        return h * w
+
+    # ---- raw input ------------------------------------------------------------------------------
+    def _range_text(self) -> str:
+        low, high = self.input.value_range or (None, None)
+        if low is not None and high is not None:
+            return f"in [{low:g}, {high:g}]"
+        return f">= {low:g}" if low is not None else (f"<= {high:g}" if high is not None else "of any value")
+
+    def _expected(self) -> str:
+        spec = self.input
+        shape = {"image": f"(B, {spec.channels}, H, W)", "labels": "(B, H, W)", "vector": f"(B, {spec.channels})"}
+        rng = f" with values {self._range_text()}" if spec.value_range else ""
+        return f"a {spec.dtype} tensor {shape[spec.layout]}{rng}"
+
+    def check(self, raw: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Validate a raw batch against the card and return it as a tensor.
+
+        Raises:
+            TokenizerInputError: wrong shape, dtype, channel count, size or value range; the message
+                names what the tokenizer expects.
+        """
+        x = torch.from_numpy(np.ascontiguousarray(raw)) if isinstance(raw, np.ndarray) else raw
+        if not isinstance(x, torch.Tensor):
+            raise TokenizerInputError(f"{self.name}: expected {self._expected()}, got {type(raw).__name__}")
+        spec, where = self.input, f"tokenizer {self.name!r} ({self.modality})"
+        ndim = {"image": 4, "labels": 3, "vector": 2}[spec.layout]
+        if x.ndim != ndim or (spec.layout != "labels" and x.shape[1] != spec.channels):
+            raise TokenizerInputError(f"{where} takes {self._expected()}; got shape {tuple(x.shape)}")
+        dtype_ok = {
+            "uint8": x.dtype == torch.uint8,
+            "float": x.is_floating_point(),
+            "int": not x.is_floating_point() and x.dtype != torch.bool and not x.is_complex(),
+        }[spec.dtype]
+        if not dtype_ok:
+            hint = (
+                " (convert float images in [0, 1] with (x * 255).round().to(torch.uint8))"
+                if spec.dtype == "uint8"
+                else ""
+            )
+            raise TokenizerInputError(f"{where} takes {self._expected()}; got dtype {x.dtype}{hint}")
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            raise TokenizerInputError(f"{where}: the input holds NaN or infinite values")
+        if (
+            spec.layout != "vector"
+            and self.patch_size
+            and (x.shape[-2] % self.patch_size or x.shape[-1] % self.patch_size)
+        ):
+            raise TokenizerInputError(
+                f"{where}: size {x.shape[-2]}x{x.shape[-1]} is not a multiple of the patch size {self.patch_size}"
+            )
+        if spec.value_range is not None and x.numel():
+            lo, hi = float(x.min()), float(x.max())
+            low, high = spec.value_range
+            if (low is not None and lo < low) or (high is not None and hi > high):
+                raise TokenizerInputError(f"{where} takes values {self._range_text()}; got [{lo:g}, {hi:g}]")
+        return x
+
+    def valid_mask(self, raw: torch.Tensor) -> torch.Tensor | None:
+        """(B, H, W) bool, True where the raw value is valid (None when every value is)."""
+        if self.input.invalid_below is None or self.input.layout != "image":
+            return None
+        return (raw > self.input.invalid_below).all(dim=1)
+
+    def robust_stats(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image (μ, σ), each (B,), of ``depth_robust`` normalisation (see :class:`InputSpec`)."""
+        x = raw.float().flatten(1) * self.input.scale
+        valid = self.valid_mask(raw)
+        valid = valid.flatten(1) if valid is not None else torch.ones_like(x, dtype=torch.bool)
+        quantiles = torch.tensor(self.input.robust_quantiles, device=x.device)
+        mus, sigmas = torch.zeros(len(x), device=x.device), torch.ones(len(x), device=x.device)
+        for i, (values, ok) in enumerate(zip(x, valid)):
+            v = values[ok]
+            if v.numel() == 0:  # nothing valid: leave the image as is
+                continue
+            lo, hi = torch.quantile(v, quantiles)
+            trimmed = v[(v >= lo) & (v <= hi)]
+            mus[i], sigmas[i] = trimmed.mean(), trimmed.std(unbiased=False).clamp_min(1e-6)
+        return mus, sigmas
+
+    def normalize(self, raw: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Checked raw batch → model input (float32, or int64 class ids for ``labels``)."""
+        x = self.check(raw)
+        spec = self.input
+        if spec.layout == "labels":
+            return x.long()
+        out = x.float() * spec.scale
+        if spec.normalization == "mean_std":
+            shape = (1, -1) + (1,) * (out.ndim - 2)
+            mean = torch.tensor(spec.mean, dtype=out.dtype, device=out.device).reshape(shape)
+            std = torch.tensor(spec.std, dtype=out.dtype, device=out.device).reshape(shape)
+            out = (out - mean) / std
+        elif spec.normalization == "depth_robust":
+            mu, sigma = self.robust_stats(x)
+            out = (out - mu.view(-1, 1, 1, 1)) / sigma.view(-1, 1, 1, 1)
+            valid = self.valid_mask(x)
+            if valid is not None:
+                out = out * valid[:, None]
+        return out
+
+    def denormalize(
+        self, decoded: torch.Tensor, depth_stats: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Decoder output → the raw format.
+
+        ``class_logits`` become class ids (B, H, W); ``probabilities`` are sigmoid(logits); values
+        undo ``mean_std`` and ``scale``, are clamped to the value range and cast to the raw dtype.
+        ``depth_robust`` cannot be undone without the per-image statistics: pass ``depth_stats``
+        (from :meth:`robust_stats` of the raw input) to get metric values back, otherwise the
+        normalised (affine-invariant) depth is returned.
+        """
+        spec = self.input
+        if self.output == "class_logits":
+            return decoded.argmax(dim=1).to(torch.uint8 if decoded.shape[1] <= 256 else torch.int64)
+        out = decoded.float().sigmoid() if self.output == "probabilities" else decoded.float()
+        if spec.normalization == "mean_std":
+            shape = (1, -1) + (1,) * (out.ndim - 2)
+            out = out * torch.tensor(spec.std, device=out.device).reshape(shape)
+            out = out + torch.tensor(spec.mean, device=out.device).reshape(shape)
+        elif spec.normalization == "depth_robust":
+            if depth_stats is None:
+                return out
+            mu, sigma = depth_stats
+            out = out * sigma.view(-1, 1, 1, 1).to(out) + mu.view(-1, 1, 1, 1).to(out)
+        out = out / spec.scale
+        if spec.value_range is not None:
+            out = out.clamp(min=spec.value_range[0], max=spec.value_range[1])
+        if spec.dtype == "uint8":
+            return out.round().to(torch.uint8)
+        return out.round().long() if spec.dtype == "int" else out
+
+    # ---- files ----------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(to_dict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenizerCard:
+        """Build a card from its ``config.json`` content, refusing unknown keys."""
+        return from_dict(cls, data)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` into ``directory`` (atomically)."""
+        path = Path(directory) / CARD_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TokenizerCard:
+        return cls.from_dict(json.loads((Path(directory) / CARD_FILE).read_text()))
