@@ -16,12 +16,39 @@ receiving nothing instead of wasting the budget on them.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
 
-def dirichlet_split(alphas: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+# Arrays here have one entry per modality (a handful): plain Python lists are several times faster than
+# chains of small numpy calls, and this runs once per training sample.
+def _split(alphas: Sequence[float], total: int, rng: np.random.Generator) -> list[int]:
+    out = [0] * len(alphas)
+    active = [i for i, a in enumerate(alphas) if a > 0]
+    if not active or total <= 0:
+        return out
+    if len(active) == 1:
+        out[active[0]] = total
+        return out
+    sub = [alphas[i] for i in active]
+    # Flooring loses fewer than one token per modality, so one call gives the proportions (row 0) and
+    # enough further draws for the remainder; one call is half the cost of two.
+    draws = rng.dirichlet(sub, size=len(active)).tolist()
+    share = [int(p * total) for p in draws[0]]  # floor (p ≥ 0)
+    missing = total - sum(share)
+    if missing > len(active) - 1:  # only through floating-point round-off
+        draws += rng.dirichlet(sub, size=missing).tolist()
+    for row in draws[1 : 1 + missing]:
+        share[row.index(max(row))] += 1  # the remainder goes to argmaxes of further draws
+    for i, n in zip(active, share):
+        out[i] = n
+    return out
+
+
+def dirichlet_split(alphas: Sequence[float] | np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
     """Split ``total`` tokens over modalities with Dirichlet proportions.
 
     Args:
@@ -32,56 +59,37 @@ def dirichlet_split(alphas: np.ndarray, total: int, rng: np.random.Generator) ->
     Returns:
         (M,) int64 budgets summing to ``total`` (or all zeros when every alpha is 0).
     """
-    alphas = np.asarray(alphas, dtype=np.float64)
-    out = np.zeros(alphas.shape[0], dtype=np.int64)
-    active = np.flatnonzero(alphas > 0)
-    if active.size == 0 or total <= 0:
-        return out
-    if active.size == 1:
-        out[active[0]] = total
-        return out
-    sub = alphas[active]
-    # Flooring loses fewer than one token per modality, so one call gives the proportions (row 0) and
-    # enough further draws for the remainder; one call is half the cost of two.
-    draws = rng.dirichlet(sub, size=active.size)
-    share = np.floor(draws[0] * total).astype(np.int64)
-    missing = int(total - share.sum())
-    if missing > active.size - 1:  # only through floating-point round-off
-        draws = np.concatenate([draws, rng.dirichlet(sub, size=missing)])
-    if missing > 0:
-        share += np.bincount(draws[1 : 1 + missing].argmax(axis=1), minlength=active.size)
-    out[active] = share
-    return out
+    return np.array(_split(np.asarray(alphas, dtype=np.float64).tolist(), total, rng), dtype=np.int64)
 
 
 @dataclasses.dataclass(frozen=True)
 class Budgets:
-    """The budgets drawn for one sample (arrays in the masker's modality order)."""
+    """The budgets drawn for one sample (lists in the masker's modality order)."""
 
     component: int
     num_input_tokens: int
     num_target_tokens: int
-    input: np.ndarray
-    target: np.ndarray
+    input: list[int]
+    target: list[int]
 
 
 def draw_budgets(
     *,
-    input_alphas: np.ndarray,
-    target_alphas: np.ndarray,
-    weights: np.ndarray,
+    input_alphas: Sequence[Sequence[float]],
+    target_alphas: Sequence[Sequence[float]],
+    cum_weights: Sequence[float],
     num_input_tokens: int,
     num_target_tokens: int,
-    input_capacity: np.ndarray,
-    target_capacity: np.ndarray,
-    positional: np.ndarray,
+    input_capacity: Sequence[int],
+    target_capacity: Sequence[int],
+    positional: Sequence[bool],
     rng: np.random.Generator,
 ) -> Budgets:
     """Pick a mixture component and draw input and target budgets for one sample.
 
     Args:
         input_alphas / target_alphas: (K, M) alphas of the K components over M modalities.
-        weights: (K,) component probabilities (summing to 1).
+        cum_weights: (K,) cumulative component probabilities (the last entry is the total).
         num_input_tokens / num_target_tokens: total budgets of this sample.
         input_capacity: (M,) most input tokens each modality can take (0 = absent: left out).
         target_capacity: (M,) most target tokens each modality can take before subtracting inputs
@@ -91,15 +99,14 @@ def draw_budgets(
         rng: source of randomness.
 
     Returns:
-        :class:`Budgets` with the component index and (M,) int64 input / target budgets.
+        :class:`Budgets` with the component index and (M,) input / target budgets.
     """
     k = 0
-    if weights.shape[0] > 1:  # inverse-CDF draw (rng.choice is ~10x slower for a handful of components)
-        cdf = np.cumsum(weights)
-        k = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), weights.shape[0] - 1)
-    in_alpha = np.where(input_capacity > 0, input_alphas[k], 0.0)
-    inputs = np.minimum(dirichlet_split(in_alpha, num_input_tokens, rng), input_capacity)
-    room = np.where(positional, target_capacity - inputs, target_capacity)
-    tgt_alpha = np.where(target_capacity > 0, target_alphas[k], 0.0)
-    targets = np.minimum(dirichlet_split(tgt_alpha, num_target_tokens, rng), np.maximum(room, 0))
+    if len(cum_weights) > 1:  # inverse-CDF draw (rng.choice is ~10x slower for a handful of components)
+        k = min(bisect.bisect_right(cum_weights, rng.random() * cum_weights[-1]), len(cum_weights) - 1)
+    in_alpha = [a if c > 0 else 0.0 for a, c in zip(input_alphas[k], input_capacity)]
+    inputs = [min(n, c) for n, c in zip(_split(in_alpha, num_input_tokens, rng), input_capacity)]
+    room = [c - i if pos else c for c, i, pos in zip(target_capacity, inputs, positional)]
+    tgt_alpha = [a if c > 0 else 0.0 for a, c in zip(target_alphas[k], target_capacity)]
+    targets = [max(0, min(n, r)) for n, r in zip(_split(tgt_alpha, num_target_tokens, rng), room)]
     return Budgets(k, num_input_tokens, num_target_tokens, inputs, targets)

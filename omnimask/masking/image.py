@@ -30,11 +30,13 @@ def position_masks(
         ``target_keep.sum() == min(target_budget, available - input_keep.sum())``.
     """
     n = num_positions if available is None else min(available, num_positions)
-    order = rng.permutation(n)
     n_in = min(max(input_budget, 0), n)
     n_tgt = min(max(target_budget, 0), n - n_in)
     input_keep = np.zeros(num_positions, dtype=bool)
     target_keep = np.zeros(num_positions, dtype=bool)
+    if n_in + n_tgt == 0:  # common with small alphas; skip the permutation
+        return input_keep, target_keep
+    order = rng.permutation(n)
     input_keep[order[:n_in]] = True
     target_keep[order[n_in : n_in + n_tgt]] = True
     return input_keep, target_keep

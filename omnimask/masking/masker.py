@@ -127,6 +127,8 @@ def _mask_embeddings(spec: ModalitySpec, raw: Any, job: _Job) -> MaskedModality:
 
 
 def _mask_sequence(spec: ModalitySpec, raw: Any, job: _Job) -> MaskedModality:
+    if isinstance(raw, (str, bytes)):
+        raise TypeError(f"{spec.name}: masking takes token ids, not text; tokenize {raw[:40]!r} first")
     if is_chunked(raw):
         ids, lengths = prepare_chunks(raw, job.max_tokens)
     else:
@@ -183,16 +185,18 @@ class Masker:
             if spec.kind != "sequence" and set(mixture.modalities[name].keep) != {"random"}:
                 raise ConfigError(f"mixture entry {name!r}: keep schemes apply to sequence modalities only")
         self.mixture = mixture
-        self.max_tokens = np.array([cfg.max_tokens.get(n, s.num_tokens) for n, s in self.specs.items()])
-        self.input_alphas = np.array([mixture.modalities[n].input_alphas for n in self.names]).T  # (K, M)
-        self.target_alphas = np.array([mixture.modalities[n].target_alphas for n in self.names]).T  # (K, M)
+        self.max_tokens = [cfg.max_tokens.get(n, s.num_tokens) for n, s in self.specs.items()]
+        per_mod_in = [mixture.modalities[n].input_alphas for n in self.names]
+        per_mod_tgt = [mixture.modalities[n].target_alphas for n in self.names]
+        self.input_alphas = [list(c) for c in zip(*per_mod_in)]  # (K, M)
+        self.target_alphas = [list(c) for c in zip(*per_mod_tgt)]  # (K, M)
         self.keep = [mixture.modalities[n].keep for n in self.names]
-        self.weights = np.array(mixture.weights())
-        self.can_target = np.array([s.is_discrete for s in self.specs.values()])
-        self.positional = np.array([s.kind != "sequence" for s in self.specs.values()])
+        self.cum_weights = np.cumsum(mixture.weights()).tolist()
+        self.can_target = [s.is_discrete for s in self.specs.values()]
+        self.positional = [s.kind != "sequence" for s in self.specs.values()]
 
-    def _capacity(self, sample: Mapping[str, Any]) -> np.ndarray:
-        cap = np.zeros(len(self.names), dtype=np.int64)
+    def _capacity(self, sample: Mapping[str, Any]) -> list[int]:
+        cap = [0] * len(self.names)
         for j, (name, spec) in enumerate(self.specs.items()):
             if name not in sample:
                 continue
@@ -206,17 +210,17 @@ class Masker:
         return lo if hi is None else int(rng.integers(lo, hi + 1))
 
     def draw_budgets(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Budgets:
-        """The mixture component and (M,) input / target budgets for ``sample`` (order: ``self.names``)."""
+        """The mixture component and input / target budgets for ``sample`` (lists in ``self.names`` order)."""
         cap = self._capacity(sample)
         cfg = self.cfg
         return draw_budgets(
             input_alphas=self.input_alphas,
             target_alphas=self.target_alphas,
-            weights=self.weights,
+            cum_weights=self.cum_weights,
             num_input_tokens=self._total(cfg.num_input_tokens, cfg.num_input_tokens_max, rng),
             num_target_tokens=self._total(cfg.num_target_tokens, cfg.num_target_tokens_max, rng),
             input_capacity=cap,
-            target_capacity=np.where(self.can_target, cap, 0),
+            target_capacity=[c if t else 0 for c, t in zip(cap, self.can_target)],
             positional=self.positional,
             rng=rng,
         )

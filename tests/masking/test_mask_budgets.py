@@ -54,7 +54,7 @@ def test_draw_budgets_respect_capacities(data, num_mods, n_in, n_tgt, seed):
     b = draw_budgets(
         input_alphas=in_alpha,
         target_alphas=tg_alpha,
-        weights=np.full(k, 1 / k),
+        cum_weights=np.cumsum(np.full(k, 1 / k)).tolist(),
         num_input_tokens=n_in,
         num_target_tokens=n_tgt,
         input_capacity=cap,
@@ -63,25 +63,26 @@ def test_draw_budgets_respect_capacities(data, num_mods, n_in, n_tgt, seed):
         rng=np.random.default_rng(seed),
     )
     assert 0 <= b.component < k
-    assert (b.input <= cap).all() and (b.target >= 0).all()
-    assert b.input.sum() <= n_in and b.target.sum() <= n_tgt
-    assert (b.target[positional] + b.input[positional] <= cap[positional]).all()
-    assert (b.target[~positional] <= cap[~positional]).all()
-    assert (b.input[in_alpha[b.component] == 0] == 0).all()
-    assert (b.target[tg_alpha[b.component] == 0] == 0).all()
+    inputs, targets = np.array(b.input), np.array(b.target)
+    assert (inputs <= cap).all() and (targets >= 0).all()
+    assert inputs.sum() <= n_in and targets.sum() <= n_tgt
+    assert (targets[positional] + inputs[positional] <= cap[positional]).all()
+    assert (targets[~positional] <= cap[~positional]).all()
+    assert (inputs[in_alpha[b.component] == 0] == 0).all()
+    assert (targets[tg_alpha[b.component] == 0] == 0).all()
     # with room to spare, the totals are used exactly
     if (cap >= n_in + n_tgt).all():
         if (in_alpha[b.component] > 0).any():
-            assert b.input.sum() == n_in
+            assert inputs.sum() == n_in
         if (tg_alpha[b.component] > 0).any():
-            assert b.target.sum() == n_tgt
+            assert targets.sum() == n_tgt
 
 
 def test_draw_budgets_follow_sampling_weights():
     kw = dict(
         input_alphas=np.array([[1.0], [1.0]]),
         target_alphas=np.array([[1.0], [1.0]]),
-        weights=np.array([0.9, 0.1]),
+        cum_weights=[0.9, 1.0],
         num_input_tokens=4,
         num_target_tokens=4,
         input_capacity=np.array([16]),

@@ -1,5 +1,7 @@
 """Whole-sample masking and collation over every modality kind: budgets, polarity, α = 0, determinism."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -227,3 +229,16 @@ def test_max_tokens_override_changes_layout():
     assert out["caption"].tensor.shape == (10,)
     inp, tgt = unpack_sequence(out["caption"].tensor, out["caption"].input_keep, out["caption"].target_keep)
     assert set(inp[~is_sentinel(inp)].tolist()) | set(tgt[~is_sentinel(tgt)].tolist()) <= {300, 301, 302, 303}
+
+
+def test_masker_pickles_for_dataloader_workers():
+    masker = Masker(SPECS, MaskingConfig(num_input_tokens=20, num_target_tokens=20, mixture=mixture()))
+    clone = pickle.loads(pickle.dumps(masker))
+    sample = make_sample(np.random.default_rng(3))
+    assert_same(masker(sample, 11), clone(sample, 11))
+
+
+def test_text_is_refused_with_a_hint():
+    masker = Masker(SPECS, MaskingConfig(mixture=mixture()))
+    with pytest.raises(TypeError, match="tokenize"):
+        masker({"caption": "a red cube"}, 0)
