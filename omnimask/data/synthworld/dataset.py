@@ -91,6 +91,13 @@ def assign_splits(seed: int, indices: np.ndarray, fractions: Sequence[float] = D
     return np.searchsorted(np.cumsum(fractions)[:-1], u, side="right")
 
 
+def caption_corpus(n: int, seed: int = 0, cfg: SynthWorldConfig | None = None) -> Iterator[str]:
+    """Captions of scenes ``0 .. n-1`` of world ``seed`` (for training a text tokenizer)."""
+    cfg = cfg or SynthWorldConfig()
+    for index in range(n):
+        yield render_sample(seed, index, cfg)["caption"]
+
+
 class SynthWorldDataset:
     """The first ``num`` scenes of world ``seed`` (optionally one split), rendered on access.
 

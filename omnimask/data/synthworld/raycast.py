@@ -229,7 +229,7 @@ def intersect_floor(origins: np.ndarray, dirs: np.ndarray, radius: float) -> np.
     """First hit (N,) of rays with the floor disc ``y = 0``, ``|(x, z)| <= radius``, seen from above."""
     with np.errstate(divide="ignore", invalid="ignore"):
         t = -origins[:, 1] / dirs[:, 1]
-    px, pz = origins[:, 0] + t * dirs[:, 0], origins[:, 2] + t * dirs[:, 2]
+        px, pz = origins[:, 0] + t * dirs[:, 0], origins[:, 2] + t * dirs[:, 2]
     ok = (dirs[:, 1] < 0) & (origins[:, 1] > 0) & (t > EPS) & (px * px + pz * pz <= radius * radius)
     return np.where(ok, t, _INF)
 
@@ -242,6 +242,6 @@ def intersect_wall(wall: Wall | None, origins: np.ndarray, dirs: np.ndarray, two
     facing = dirs @ n
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (-wall.offset - origins @ n) / facing
-    y = origins[:, 1] + t * dirs[:, 1]
+        y = origins[:, 1] + t * dirs[:, 1]
     ok = (t > EPS) & (y >= 0) & (y <= wall.height) & ((facing < 0) | two_sided)
     return np.where(ok, t, _INF)

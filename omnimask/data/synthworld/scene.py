@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -182,6 +183,8 @@ def make_object(
         raise ValueError(f"unknown shape {shape!r}; SynthWorld knows {list(SHAPES)}")
     if color not in COLORS:
         raise ValueError(f"unknown colour {color!r}; SynthWorld knows {list(COLORS)}")
+    if material not in MATERIALS:
+        raise ValueError(f"unknown material {material!r}; SynthWorld knows {list(MATERIALS)}")
     return Object(
         shape=shape,
         color=color,
@@ -285,4 +288,43 @@ def sample_scene(seed: int, index: int, cfg: SynthWorldConfig) -> Scene:
         sky_horizon=_vec(horizon),
         sky_zenith=_vec(zenith),
         exposure=float(rng.uniform(0.9, 1.1) if jitter else 1.0),
+    )
+
+
+def make_scene(
+    objects: Sequence[Object],
+    *,
+    eye: Vec3,
+    target: Vec3,
+    fov_deg: float = 45.0,
+    wall: Wall | None = None,
+    light_direction: Vec3 = (0.4, 0.8, 0.45),
+) -> Scene:
+    """A hand-placed scene with neutral defaults (white light, grey floor, fixed sky, exposure 1).
+
+    Useful for tests and illustrations: place objects with :func:`make_object` and look at them from
+    ``eye``. The light direction points toward the light and is normalised here.
+    """
+    offset = np.asarray(eye, dtype=np.float64) - np.asarray(target, dtype=np.float64)
+    distance = float(np.linalg.norm(offset))
+    light = np.asarray(light_direction, dtype=np.float64)
+    camera = Camera(
+        eye=_vec(np.asarray(eye, dtype=np.float64)),
+        target=_vec(np.asarray(target, dtype=np.float64)),
+        fov_deg=fov_deg,
+        elevation_deg=math.degrees(math.asin(offset[1] / distance)),
+        azimuth_deg=math.degrees(math.atan2(offset[0], offset[2])),
+        distance=distance,
+    )
+    grey = srgb_to_linear(np.array([0.7, 0.7, 0.7]))
+    return Scene(
+        objects=tuple(objects),
+        camera=camera,
+        light=Light(direction=_vec(light / np.linalg.norm(light)), color=(1.0, 1.0, 1.0), intensity=1.0, ambient=0.2),
+        wall=wall,
+        floor_colors=(_vec(grey), _vec(grey * 0.8)),
+        checker_size=0.5,
+        sky_horizon=_vec(srgb_to_linear(np.array([0.85, 0.9, 0.95]))),
+        sky_zenith=_vec(srgb_to_linear(np.array([0.35, 0.5, 0.9]))),
+        exposure=1.0,
     )
