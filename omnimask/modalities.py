@@ -174,17 +174,20 @@ def fourm21_modalities() -> ModalitySet:
 SYNTH_IMAGE_MODALITIES: tuple[str, ...] = ("rgb", "depth", "normal", "semseg", "edges")
 #: SynthWorld structured modalities serialised as text sequences.
 SYNTH_SEQUENCE_MODALITIES: dict[str, int] = {"caption": 48, "det": 64, "color_palette": 23, "metadata": 40}
+#: Room for 4M's reserved text tokens (4 specials, 200 sentinels, 4×1000 coordinates), SynthWorld's
+#: class names and a few hundred word pieces.
+SYNTH_TEXT_VOCAB = 4608
 
 
 def synthworld_modalities(resolution: int = 64, patch: int = 8, vocab: int = 512,
-                          text_vocab: int = 2048) -> ModalitySet:
+                          text_vocab: int = SYNTH_TEXT_VOCAB) -> ModalitySet:
     """The SynthWorld set: RGB pixels in, token grids of every image-like map, text sequences.
 
     Args:
         resolution: square image size in pixels (64 default; 128 and 224 work).
         patch: pixels per token side (8 → an 8×8 grid at 64×64).
         vocab: codebook size of the image tokenizers.
-        text_vocab: size of the SynthWorld WordPiece vocabulary.
+        text_vocab: vocabulary size of the sequence modalities (at least the WordPiece vocabulary's).
     """
     r = resolution
     specs = [_pixels(f"rgb@{r}", r, patch)]

@@ -85,7 +85,7 @@ class TokenStore:
                 sequences[name] = (flat.astype(dtype), lengths.astype(np.int64), per_sample.astype(np.int64))
             else:
                 arr = np.stack([np.asarray(s[name]) for s in samples])
-                if np.issubdtype(arr.dtype, np.integer) and name in vocab_sizes:
+                if np.issubdtype(arr.dtype, np.integer) and vocab_sizes.get(name, 0) > 0:
                     arr = arr.astype(_id_dtype(vocab_sizes[name]))
                 grids[name] = arr
         return cls(keys, grids, sequences)

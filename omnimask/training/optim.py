@@ -1,0 +1,98 @@
+"""Optimizer and learning-rate schedule of 4M training.
+
+AdamW with β = (0.9, 0.95) and weight decay 0.05, where norms, biases, embeddings (token, position,
+modality) and the mask token are excluded from decay, as in the released recipes; a linear warm-up
+followed by a cosine decay to ``min_lr``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from omnimask.config import ConfigError
+
+#: Parameter-name fragments that never receive weight decay (besides every 1-D tensor).
+NO_DECAY_NAMES: tuple[str, ...] = ("token_emb", "pos_emb", "mod_emb", "mask_token")
+
+
+@dataclasses.dataclass(kw_only=True)
+class OptimConfig:
+    """AdamW and schedule settings.
+
+    ``lr`` is the peak learning rate for a global batch of ``base_batch_size`` samples; the effective
+    peak is scaled linearly with the actual global batch (``scale_lr``), as in the released recipes.
+    """
+
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    schedule: str = "cosine"
+    clip_grad: float = 1.0
+    scale_lr: bool = False
+    base_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"optim.schedule: {self.schedule!r} is not one of {sorted(SCHEDULES)}")
+        if self.lr <= 0 or self.min_lr < 0 or self.warmup_steps < 0:
+            raise ConfigError("optim: lr must be > 0, min_lr >= 0 and warmup_steps >= 0")
+
+    def peak_lr(self, global_batch_size: int) -> float:
+        return self.lr * global_batch_size / self.base_batch_size if self.scale_lr else self.lr
+
+
+def decays(name: str, param: nn.Parameter) -> bool:
+    """Whether a parameter receives weight decay (matrices yes; norms, biases, embeddings no)."""
+    if param.ndim <= 1:
+        return False
+    return not any(fragment in name for fragment in NO_DECAY_NAMES)
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig, global_batch_size: int) -> torch.optim.AdamW:
+    """AdamW over two parameter groups: with and without weight decay."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for n, p in named if decays(n, p)], "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.peak_lr(global_batch_size), betas=cfg.betas, eps=cfg.eps)
+
+
+def _cosine(progress: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _constant(progress: float) -> float:
+    return 1.0
+
+
+def _linear(progress: float) -> float:
+    return max(0.0, 1.0 - progress)
+
+
+SCHEDULES = {"cosine": _cosine, "constant": _constant, "linear": _linear}
+
+
+def lr_factor(step: int, total_steps: int, cfg: OptimConfig, peak: float) -> float:
+    """Multiplier of the peak learning rate at ``step`` (0-based) of ``total_steps``."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    span = max(1, total_steps - cfg.warmup_steps)
+    decay = SCHEDULES[cfg.schedule]((step - cfg.warmup_steps) / span)
+    floor = cfg.min_lr / peak if peak > 0 else 0.0
+    return floor + (1.0 - floor) * decay
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int, global_batch_size: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Warm-up + decay as a LambdaLR (its state dict holds the step for exact resumption)."""
+    peak = cfg.peak_lr(global_batch_size)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, cfg, peak))

@@ -1,0 +1,133 @@
+"""Building a run's live objects from its configuration: the model and the data stream.
+
+The data side resolves ``cfg.data`` into a training and a validation source (see
+:class:`omnimask.data.config.DataConfig`), wraps them in the deterministic sample stream of
+:mod:`omnimask.data.stream` with 4M masking, and collates batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnimask.batch import Batch
+from omnimask.config import to_dict
+from omnimask.data.config import DataConfig
+from omnimask.data.stream import IndexedSamples, SampleSource, batches
+from omnimask.data.synth_tokens import (
+    SynthTokenizer,
+    SynthTokenSource,
+    model_inputs,
+    pretokenize_synth,
+    render_range,
+)
+from omnimask.data.synthworld import SynthWorldConfig
+from omnimask.data.token_store import TokenStore
+from omnimask.masking import Masker, collate
+from omnimask.modalities import ModalitySpec
+from omnimask.model import FourM
+from omnimask.tokenizers.text import TextTokenizer
+
+#: Seed offset of the validation stream, so it never coincides with training draws.
+VAL_SEED_OFFSET = 10_007
+
+
+def build_model(cfg: Any) -> FourM:
+    """The FourM of ``cfg.model`` (initialised from ``cfg.model.init_seed``)."""
+    return FourM(cfg.model)
+
+
+def _mask_one(raw: dict, rng: np.random.Generator, masker: Masker, specs: Mapping[str, ModalitySpec]) -> Any:
+    return masker(model_inputs(raw, specs), rng)
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """Training and validation streams of masked, collated batches."""
+
+    train_source: SampleSource
+    val_source: SampleSource | None
+    specs: dict[str, ModalitySpec]
+    masker: Masker
+    seed: int
+    num_workers: int = 0
+
+    @property
+    def tokens_per_sample(self) -> int:
+        return self.masker.cfg.num_input_tokens + self.masker.cfg.num_target_tokens
+
+    def _dataset(self, source: SampleSource, seed: int, shuffle: bool) -> IndexedSamples:
+        return IndexedSamples(source, partial(_mask_one, masker=self.masker, specs=self.specs), seed, shuffle)
+
+    def _collate(self, items: list) -> Batch:
+        return collate(items, self.specs)
+
+    def train_batches(self, start_sample: int, batch_size: int) -> Iterator[Batch]:
+        """Endless training batches from global sample ``start_sample`` on."""
+        ds = self._dataset(self.train_source, self.seed, shuffle=True)
+        return batches(ds, self._collate, batch_size, start_sample, num_workers=self.num_workers)
+
+    def val_batches(self, batch_size: int, num_batches: int) -> Iterator[Batch]:
+        """The same fixed validation batches every time (empty without a validation source)."""
+        if self.val_source is None or num_batches == 0:
+            return iter(())
+        ds = self._dataset(self.val_source, self.seed + VAL_SEED_OFFSET, shuffle=False)
+        return batches(ds, self._collate, batch_size, 0, num_batches=num_batches)
+
+
+def _synth_fingerprint(data: DataConfig, specs: Mapping[str, ModalitySpec]) -> str:
+    desc = {"data": to_dict(data), "specs": {n: to_dict(s) for n, s in specs.items()}}
+    desc["data"].pop("num_workers")
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _synth_tokenizer(data: DataConfig, specs: Mapping[str, ModalitySpec], world: SynthWorldConfig) -> SynthTokenizer:
+    fit = render_range(data.synth_seed, 0, min(data.fit_samples, data.num_train), world, desc="render (fit)")
+    text = TextTokenizer.from_file(data.text_tokenizer) if data.text_tokenizer else None
+    if data.tokenizers != "kmeans":
+        return SynthTokenizer.load(data.tokenizers, specs)
+    return SynthTokenizer.fit(specs, fit, text=text, seed=data.synth_seed)
+
+
+def synth_stores(data: DataConfig, specs: Mapping[str, ModalitySpec], cache: Path) -> tuple[TokenStore, TokenStore]:
+    """Pre-tokenized training and validation stores of SynthWorld scenes (cached in ``cache``)."""
+    stamp = cache / "fingerprint.txt"
+    fingerprint = _synth_fingerprint(data, specs)
+    if stamp.is_file() and stamp.read_text() == fingerprint:
+        return TokenStore.load(cache / "train"), TokenStore.load(cache / "val")
+    world = SynthWorldConfig(resolution=data.resolution)
+    tokenizer = _synth_tokenizer(data, specs, world)
+    train = pretokenize_synth(tokenizer, render_range(data.synth_seed, 0, data.num_train, world, "render (train)"))
+    val_scenes = render_range(data.synth_seed, data.num_train, data.num_val, world, "render (val)")
+    val = pretokenize_synth(tokenizer, val_scenes)
+    tokenizer.save(cache / "tokenizers")
+    train.save(cache / "train")
+    val.save(cache / "val")
+    stamp.write_text(fingerprint)
+    return train, val
+
+
+def build_data(cfg: Any) -> TrainingData:
+    """Resolve ``cfg.data`` into the training and validation streams."""
+    data: DataConfig = cfg.data
+    specs = cfg.model.specs()
+    masker = Masker(specs, cfg.masking)
+    if data.source == "store":
+        root = Path(data.path)
+        train: SampleSource = TokenStore.load(root / "train")
+        val: SampleSource | None = TokenStore.load(root / "val") if (root / "val").is_dir() else None
+    elif data.source == "synth":
+        train, val = synth_stores(data, specs, Path(cfg.out_dir) / "data")
+    else:
+        world = SynthWorldConfig(resolution=data.resolution)
+        tokenizer = _synth_tokenizer(data, specs, world)
+        train = SynthTokenSource(tokenizer, data.num_train, data.synth_seed, world)
+        val = SynthTokenSource(tokenizer, data.num_val, data.synth_seed, world, offset=data.num_train)
+    return TrainingData(train, val, specs, masker, cfg.seed, data.num_workers)
