@@ -89,7 +89,7 @@ def _cut(tgt: list[int], budget: int, rng: np.random.Generator) -> list[int]:
     if n <= budget:
         return tgt
     starts = [i for i, t in enumerate(tgt) if SENTINEL_BASE <= t < SENTINEL_BASE + NUM_SENTINELS]
-    chosen = starts[int(rng.integers(max(1, len(starts) - 1)))]  # never the closing sentinel
+    chosen = starts[int(rng.random() * max(1, len(starts) - 1))]  # never the closing sentinel
     if n - chosen >= budget:
         return tgt[chosen : chosen + budget]
     return tgt[next(i for i in starts if n - i <= budget) :]
@@ -126,7 +126,7 @@ def draw_keep_prob(scheme: str, rng: np.random.Generator) -> float:
     if scheme == "all":
         return 1.0
     if scheme == "binary":
-        return float(rng.integers(2))
+        return 1.0 if rng.random() < 0.5 else 0.0
     raise ValueError(f"unknown keep scheme {scheme!r}; use 'random', 'all' or 'binary'")
 
 
@@ -172,7 +172,7 @@ def span_mask(
     if input_budget > 0:
         keep_prob = draw_keep_prob(keep_scheme, rng)
         for _ in range(_MAX_REDRAWS):
-            keep = (rng.random(len(units)) < keep_prob).tolist()
+            keep = (rng.random(len(units)) < keep_prob).tolist()  # u ∈ [0, 1): p = 0 keeps none, p = 1 all
             if _input_length(keep, sizes) <= input_budget:
                 break
             keep_prob *= decay
