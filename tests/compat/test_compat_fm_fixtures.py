@@ -1,0 +1,172 @@
+"""The released-4M compatibility path against the reference fixtures.
+
+Every ``cases/forward_*.npz`` in the fixture directory is run, driven by the case file's own keys
+(modalities from ``in.<m>.*``, outputs from ``out.<m>.*``). The directory defaults to
+``<repo>/../shared/fixtures/reference-4m`` and can be overridden with ``OMNIMASK_REFERENCE_FIXTURES``;
+without it these tests skip. Tolerances are the fixture README's (section 11).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from omnimask.compat import batch_from_reference, load_fm, read_fm_checkpoint, read_metadata_config
+from omnimask.model import FourM, Queries
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", REPO.parent / "shared" / "fixtures" / "reference-4m"))
+SKIP_REASON = f"reference fixtures not found at {FIXTURES} (set OMNIMASK_REFERENCE_FIXTURES)"
+FORWARD_CASES = sorted((FIXTURES / "cases").glob("forward_*.npz")) if FIXTURES.is_dir() else []
+
+
+def close(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Assert |a - b| <= 1e-4 + 1e-4 |b| and return the max abs difference."""
+    np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=1e-4)
+    return float(np.abs(actual - expected).max()) if expected.size else 0.0
+
+
+def mod_dicts(arrays, prefix: str) -> dict[str, dict[str, np.ndarray]]:
+    """``<prefix><modality>.<field>`` keys -> {modality: {field: array}} (names never contain dots)."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for key in arrays.files:
+        if key.startswith(prefix):
+            modality, field = key[len(prefix) :].rsplit(".", 1)
+            out.setdefault(modality, {})[field] = arrays[key]
+    return out
+
+
+@pytest.fixture(scope="module")
+def fm() -> FourM:
+    if not FIXTURES.is_dir():
+        pytest.skip(SKIP_REASON)
+    return load_fm(FIXTURES / "fm", loss_denominator="all_present")
+
+
+def run_case(fm: FourM, case: Path):
+    arrays = np.load(case)
+    batch = batch_from_reference(mod_dicts(arrays, "in."))
+    for name, mb in batch.items():  # our model packs; the reference's budgets must not have truncated
+        assert mb.input_keep.sum(1).max() <= int(arrays["num_encoder_tokens"]) or name not in fm.input_modalities
+    with torch.no_grad():
+        out = fm(batch, return_logits=True)
+    return arrays, out
+
+
+@pytest.mark.parametrize("case", FORWARD_CASES or [None], ids=lambda c: c.stem if c else "no-fixtures")
+def test_forward_case_matches_reference(fm, case):
+    if case is None:
+        pytest.skip(SKIP_REASON)
+    arrays, out = run_case(fm, case)
+    expected = mod_dicts(arrays, "out.")
+    assert set(expected) == set(out.targets)
+    diffs: dict[str, float] = {}
+    for m, ref in expected.items():
+        got = out.targets[m]
+        np.testing.assert_array_equal(got.batch_index.numpy(), ref["batch_index"])
+        np.testing.assert_array_equal(got.position.numpy(), ref["position"])
+        np.testing.assert_array_equal(got.target.numpy(), ref["target"])
+        diffs["hidden"] = max(diffs.get("hidden", 0.0), close(got.hidden.numpy(), ref["hidden"]))
+        assert abs(out.loss_per_modality[m].item() - float(ref["loss"])) <= 1e-5
+        assert abs(out.loss_per_modality[m].item() - float(arrays[f"loss.{m}"])) <= 1e-5
+        if len(ref["position"]) == 0:
+            continue
+        logits = out.logits[m]
+        diffs["logits"] = max(diffs.get("logits", 0.0), close(logits[ref["logits_rows"]].numpy(), ref["logits"]))
+        lse = torch.logsumexp(logits, dim=-1)
+        diffs["logsumexp"] = max(diffs.get("logsumexp", 0.0), close(lse.numpy(), ref["logsumexp"]))
+        tl = logits.gather(1, got.target[:, None])[:, 0]
+        diffs["target_logit"] = max(diffs.get("target_logit", 0.0), close(tl.numpy(), ref["target_logit"]))
+    assert abs(out.loss.item() - float(arrays["loss.total"])) <= 1e-5
+    print(f"{case.stem}: max abs diff {diffs}, loss {abs(out.loss.item() - float(arrays['loss.total'])):.2e}")
+
+
+@pytest.mark.parametrize("case", FORWARD_CASES or [None], ids=lambda c: c.stem if c else "no-fixtures")
+def test_loss_denominators_against_reference_losses(fm, case):
+    """Drop the targets of one output modality: the others' losses are unchanged (the decoder never
+    attends across modalities), ``all_present`` counts the empty one, ``with_targets`` does not."""
+    if case is None:
+        pytest.skip(SKIP_REASON)
+    arrays = np.load(case)
+    refs = mod_dicts(arrays, "out.")
+    with_targets = [m for m in refs if len(refs[m]["position"])]
+    dropped = with_targets[0]
+    dicts = mod_dicts(arrays, "in.")
+    dicts[dropped] = {**dicts[dropped], "target_mask": np.ones_like(dicts[dropped]["target_mask"])}
+    batch = batch_from_reference(dicts)
+    kept = [float(arrays[f"loss.{m}"]) for m in with_targets if m != dropped]
+    with torch.no_grad():
+        reference_rule = fm(batch, loss_denominator="all_present")
+        our_rule = fm(batch, loss_denominator="with_targets")
+    assert reference_rule.loss_per_modality[dropped].item() == 0.0
+    assert abs(reference_rule.loss.item() - sum(kept) / len(refs)) <= 1e-5
+    assert abs(our_rule.loss.item() - sum(kept) / (len(with_targets) - 1)) <= 1e-5
+    # With every modality holding targets the two rules agree with the stored total.
+    _, full = run_case(fm, case)
+    if len(with_targets) == len(refs):
+        assert abs(full.loss.item() - float(arrays["loss.total"])) <= 1e-5
+
+
+def test_single_file_layout_loads_the_same_model(fm, tmp_path):
+    single = tmp_path / "fm.safetensors"
+    shutil.copy(FIXTURES / "fm" / "model.safetensors", single)
+    config, _ = read_fm_checkpoint(single)
+    assert config == json.loads((FIXTURES / "fm" / "config.json").read_text())
+    other = load_fm(single, loss_denominator="all_present")
+    a, b = fm.state_dict(), other.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert read_metadata_config(single)["domains_in"][0] == "rgb@224"
+
+
+def test_loaded_model_shape_and_tables(fm):
+    cfg = fm.config
+    assert (cfg.dim, cfg.encoder_depth, cfg.decoder_depth, cfg.num_heads) == (64, 2, 2, 1)
+    assert cfg.gated_mlp and cfg.act == "silu" and not cfg.norm_bias
+    assert fm.specs["tok_depth@224"].vocab_size == 512 and fm.specs["caption"].vocab_size == 30000
+    assert fm.specs["rgb@224"].patch_size == 16
+    _, state = read_fm_checkpoint(FIXTURES / "fm")
+    stored = state["decoder_embeddings.caption.pos_emb"][0]
+    assert torch.equal(fm.decoder_embeddings["caption"].pos_emb, stored)
+    assert torch.equal(fm.mod_emb["caption"], state["encoder_embeddings.caption.mod_emb"].float().reshape(-1))
+
+
+def generation_case(name: str):
+    path = FIXTURES / "cases" / f"generate_{name}.npz"
+    if not path.exists():
+        pytest.skip(SKIP_REASON)
+    return np.load(path)
+
+
+def test_roar_step_with_empty_unconditional_encoder(fm):
+    """rgb2normal_roar1_cfg2: the guided pass's unconditional encoder is empty (zero cross-attention)."""
+    arrays = generation_case("rgb2normal_roar1_cfg2")
+    batch = batch_from_reference(mod_dicts(arrays, "init."))
+    uncond = {**batch, "rgb@224": batch["rgb@224"].replace(input_keep=torch.zeros_like(batch["rgb@224"].input_keep))}
+    queries = Queries("tok_normal@224", torch.arange(196)[None])
+    with torch.no_grad():
+        cond, empty = fm.decode(fm.encode(batch), queries), fm.decode(fm.encode(uncond), queries)
+    assert fm.encode(uncond).context.shape[1] == 0
+    guided = empty + 2.0 * (cond - empty)
+    np.testing.assert_array_equal(guided.argmax(-1).numpy(), arrays["step0.commit_tokens"])
+
+
+def test_autoregressive_caption_with_kv_cache(fm):
+    """rgb2caption_ar: greedy AR decoding through ``decode`` with a cache reproduces every token."""
+    arrays = generation_case("rgb2caption_ar")
+    batch = batch_from_reference(mod_dicts(arrays, "init."))
+    expected = arrays["step0.ar_generated"]
+    with torch.no_grad():
+        state, cache = fm.encode(batch), fm.new_cache()
+        token = batch["caption"].tensor[:, :1]  # [S_1], the first slot's token
+        generated = []
+        for slot in range(expected.shape[1]):
+            logits = fm.decode(state, Queries("caption", torch.tensor([[slot]]), token), cache)
+            token = logits[:, -1].argmax(-1, keepdim=True)
+            generated.append(token)
+    np.testing.assert_array_equal(torch.cat(generated, 1).numpy(), expected)
