@@ -58,21 +58,21 @@ METADATA_KEYS: tuple[str, ...] = (
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
-    """L = 0.299 R + 0.587 G + 0.114 B of an (H, W, 3) uint8 image, float64 (H, W) in 0–255."""
+    """L = 0.299 R + 0.587 G + 0.114 B of an (H, W, 3) image (0–255), float64 (H, W)."""
     rgb = rgb.astype(np.float64)
     return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
 
 
 def colorfulness(rgb: np.ndarray) -> float:
-    """Hasler–Süsstrunk colourfulness of an (H, W, 3) uint8 image."""
+    """Hasler–Süsstrunk colourfulness of an (H, W, 3) image (0–255)."""
     r, g, b = (rgb[..., c].astype(np.float64) for c in range(3))
     rg, yb = r - g, 0.5 * (r + g) - b
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
-def entropy(rgb: np.ndarray) -> float:
-    """Shannon entropy (bits) of the grey-level histogram of an (H, W, 3) uint8 image."""
-    hist = np.bincount(np.rint(luminance(rgb)).astype(np.int64).ravel(), minlength=256)
+def entropy(lum: np.ndarray) -> float:
+    """Shannon entropy (bits) of the 256-bin histogram of ``round(lum)``, lum (H, W) in 0–255."""
+    hist = np.bincount(np.rint(lum).astype(np.int64).ravel(), minlength=256)
     p = hist[hist > 0] / hist.sum()
     return float(-(p * np.log2(p)).sum())
 
@@ -86,15 +86,17 @@ def compute_metadata(maps: dict, det: list[dict], caption: str) -> dict[str, flo
         det: detection records of the visible objects.
         caption: the sample's caption.
     """
-    rgb = maps["rgb"]
+    rgb = maps["rgb"].astype(np.float64)
     lum = luminance(rgb)
-    high = rgb.max(axis=-1).astype(np.float64)
-    low = rgb.min(axis=-1).astype(np.float64)
+    high, low = rgb.max(axis=-1), rgb.min(axis=-1)
     saturation = np.where(high > 0, 255.0 * (high - low) / np.maximum(high, 1.0), 0.0)
     valid = maps["depth"] > 0
     mean_normal = maps["normal"][valid].astype(np.float64).mean(axis=0) if valid.any() else np.zeros(3)
     sentences = [s for s in caption.replace("!", ".").replace("?", ".").split(".") if s.strip()]
-    h, w = maps["semseg"].shape
+    semseg = maps["semseg"]
+    h, w = semseg.shape
+    n = h * w
+    classes = np.bincount(semseg.ravel())
     return {
         "original_width": int(w),
         "original_height": int(h),
@@ -107,12 +109,12 @@ def compute_metadata(maps: dict, det: list[dict], caption: str) -> dict[str, flo
         "brightness": float(lum.mean()),
         "contrast": float(lum.std()),
         "saturation": float(saturation.mean()),
-        "entropy": entropy(rgb),
-        "walkability": float(np.mean(maps["semseg"] == FLOOR)),
-        "objectness": float(np.mean(maps["instance"] > 0)),
-        "semantic_diversity": len(np.unique(maps["semseg"])),
+        "entropy": entropy(lum),
+        "walkability": int(classes[FLOOR]) / n if len(classes) > FLOOR else 0.0,
+        "objectness": int(np.count_nonzero(maps["instance"])) / n,
+        "semantic_diversity": int(np.count_nonzero(classes)),
         "geometric_complexity": float(1.0 - np.linalg.norm(mean_normal)) if valid.any() else 0.0,
-        "occlusion_score": float(np.mean(maps["edges"])),
+        "occlusion_score": int(np.count_nonzero(maps["edges"])) / n,
     }
 
 

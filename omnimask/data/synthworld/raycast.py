@@ -13,6 +13,8 @@ Every function returns ``t`` with ``inf`` where the ray misses; only hits with `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from omnimask.data.synthworld.scene import Object, Wall
@@ -127,7 +129,7 @@ def _torus(o: np.ndarray, d: np.ndarray, major: float, minor: float, steps: int 
     result = np.full(len(o), _INF)
     live = np.flatnonzero(np.isfinite(t0) & (t0 < t_end))
     lo, ld, lt, lend = o[live], d[live], t0[live], t_end[live]
-    coarse = 2e-3 * minor
+    coarse = 1e-2 * minor
     for step in range(steps):
         f = torus_sdf(lo + lt[:, None] * ld, major, minor)
         lt = lt + f
@@ -167,28 +169,65 @@ _LOCAL_HIT = {
 }
 
 
-def intersect_object(obj: Object, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-    """Ray parameter (N,) of the first hit with ``obj``; ``inf`` on a miss.
+def _candidates(objects: Sequence[Object], origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """(N, K) True where ray n meets the bounding sphere of object k ahead of its origin.
 
-    ``origins`` and ``dirs`` are (N, 3), or one of them is a single (3,) vector shared by all rays
-    (camera rays share their origin, shadow rays their direction), which makes culling cheaper.
+    One of ``origins`` / ``dirs`` is a shared (3,) vector, which turns the test into matrix products.
     """
-    center, rot = np.asarray(obj.center), obj.rotation()
-    oc = origins - center
-    if oc.ndim == 1:
-        b, cc, n = dirs @ oc, float(oc @ oc), len(dirs)
-    elif dirs.ndim == 1:
-        b, cc, n = oc @ dirs, _dot(oc, oc), len(oc)
-    else:
-        b, cc, n = _dot(oc, dirs), _dot(oc, oc), len(oc)
-    disc = b * b - (cc - obj.bounding_radius() ** 2)
-    near = np.flatnonzero((disc >= 0) & (-b + np.sqrt(np.maximum(disc, 0.0)) > EPS))
-    t = np.full(n, _INF)
-    if near.size:
-        o_local = (oc[near] if oc.ndim == 2 else np.broadcast_to(oc, (near.size, 3))) @ rot
-        d_local = (dirs[near] if dirs.ndim == 2 else np.broadcast_to(dirs, (near.size, 3))) @ rot
-        t[near] = _LOCAL_HIT[obj.shape](o_local, d_local, obj.dims)
+    centers = np.array([o.center for o in objects])  # (K, 3)
+    radii2 = np.array([o.bounding_radius() ** 2 for o in objects])
+    if origins.ndim == 1:  # camera rays: b = d·(o − c), |o − c|² per object
+        oc = origins - centers
+        b = dirs @ oc.T
+        cc = np.einsum("kc,kc->k", oc, oc)[None, :]
+    else:  # shadow rays: one direction, many origins
+        b = (origins @ dirs)[:, None] - (centers @ dirs)[None, :]
+        cc = _dot(origins, origins)[:, None] - 2 * origins @ centers.T + np.einsum("kc,kc->k", centers, centers)
+    disc = b * b - cc + radii2
+    return (disc >= 0) & (np.sqrt(np.maximum(disc, 0.0)) - b > EPS)
+
+
+def _local_hits(obj: Object, origins: np.ndarray, dirs: np.ndarray, rays: np.ndarray) -> np.ndarray:
+    """Exact hits (len(rays),) of the selected rays with ``obj``, solved in its local frame."""
+    rot = obj.rotation()
+    o = origins[rays] if origins.ndim == 2 else np.broadcast_to(origins, (rays.size, 3))
+    d = dirs[rays] if dirs.ndim == 2 else np.broadcast_to(dirs, (rays.size, 3))
+    return _LOCAL_HIT[obj.shape]((o - np.asarray(obj.center)) @ rot, d @ rot, obj.dims)
+
+
+def intersect_objects(objects: Sequence[Object], origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """Ray parameters (K, N) of the first hit of every ray with every object; ``inf`` on a miss.
+
+    ``origins`` is a shared (3,) point and ``dirs`` (N, 3) (camera rays), or ``origins`` (N, 3) and
+    ``dirs`` a shared (3,) direction (shadow rays). Rays that miss an object's bounding sphere are
+    culled before the exact test.
+    """
+    n = len(dirs) if origins.ndim == 1 else len(origins)
+    t = np.full((len(objects), n), _INF)
+    if objects:
+        near = _candidates(objects, origins, dirs)
+        for k, obj in enumerate(objects):
+            rays = np.flatnonzero(near[:, k])
+            if rays.size:
+                t[k, rays] = _local_hits(obj, origins, dirs, rays)
     return t
+
+
+def occluded(objects: Sequence[Object], origins: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """True (M,) where the ray from each origin (M, 3) along the shared ``direction`` hits any object."""
+    blocked = np.zeros(len(origins), dtype=bool)
+    if objects:
+        near = _candidates(objects, origins, direction)
+        for k, obj in enumerate(objects):
+            rays = np.flatnonzero(near[:, k] & ~blocked)  # a ray already blocked needs no more tests
+            if rays.size:
+                blocked[rays] = np.isfinite(_local_hits(obj, origins, direction, rays))
+    return blocked
+
+
+def intersect_object(obj: Object, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """Ray parameter (N,) of the first hit with one object (see :func:`intersect_objects`)."""
+    return intersect_objects([obj], origins, dirs)[0]
 
 
 def _local_normals(shape: str, dims: tuple[float, ...], p: np.ndarray) -> np.ndarray:

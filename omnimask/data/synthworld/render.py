@@ -24,7 +24,13 @@ import math
 import numpy as np
 
 from omnimask.data.synthworld.config import COLORS, FLOOR, SHAPE_IDS, WALL, SynthWorldConfig
-from omnimask.data.synthworld.raycast import intersect_floor, intersect_object, intersect_wall, object_normals
+from omnimask.data.synthworld.raycast import (
+    intersect_floor,
+    intersect_objects,
+    intersect_wall,
+    object_normals,
+    occluded,
+)
 from omnimask.data.synthworld.scene import Scene, srgb_to_linear
 
 _SHADOW_BIAS = 1e-4  # metres along the normal before a shadow ray starts
@@ -64,9 +70,7 @@ def _shadowed(scene: Scene, points: np.ndarray, normals: np.ndarray) -> np.ndarr
     light = np.asarray(scene.light.direction)
     origins = points + _SHADOW_BIAS * normals
     blocked = np.isfinite(intersect_wall(scene.wall, origins, np.broadcast_to(light, points.shape), two_sided=True))
-    for obj in scene.objects:
-        blocked |= np.isfinite(intersect_object(obj, origins, light))
-    return blocked
+    return blocked | occluded(scene.objects, origins, light)
 
 
 def _shade(
@@ -137,13 +141,13 @@ def render_maps(scene: Scene, cfg: SynthWorldConfig, noise_rng: np.random.Genera
 
     t_floor = intersect_floor(origins, dirs, cfg.floor_radius)
     t_wall = intersect_wall(scene.wall, origins, dirs)
-    t_objects = [intersect_object(obj, eye, dirs) for obj in scene.objects]
-    stack = np.stack([t_floor, t_wall, *t_objects])  # (2 + objects, N)
+    t_objects = intersect_objects(scene.objects, eye, dirs)  # (objects, N)
+    stack = np.concatenate([t_floor[None], t_wall[None], t_objects])  # (2 + objects, N)
     surface = np.argmin(stack, axis=0)
     t = stack[surface, np.arange(n_rays)]
     hit = np.isfinite(t)
     stuff = np.minimum(t_floor, t_wall)
-    silhouette = np.array([int(np.sum(t_k < stuff)) for t_k in t_objects], dtype=np.int64)
+    silhouette = np.count_nonzero(t_objects < stuff, axis=1).astype(np.int64)
 
     idx = np.flatnonzero(hit)
     surf, th, dh = surface[idx], t[idx], dirs[idx]
@@ -158,11 +162,13 @@ def render_maps(scene: Scene, cfg: SynthWorldConfig, noise_rng: np.random.Genera
     # Visible surfaces face the viewer; flipping guards the thin numerical cases (e.g. a torus rim).
     normals *= np.where(np.einsum("nc,nc->n", normals, dh) > 0, -1.0, 1.0)[:, None]
 
-    linear = _sky(scene, dirs)
+    linear = np.empty((n_rays, 3))
+    sky = np.flatnonzero(~hit)
+    linear[sky] = _sky(scene, dirs[sky])
     linear[idx] = _shade(scene, cfg, surf, points, normals, dh, th)
     srgb = _encode_srgb(linear * scene.exposure) * 255.0
     if cfg.noise_std > 0:
-        srgb = srgb + noise_rng.normal(0.0, cfg.noise_std, size=srgb.shape)
+        srgb = srgb + cfg.noise_std * noise_rng.standard_normal(size=srgb.shape, dtype=np.float32)
     rgb = np.clip(np.rint(srgb), 0, 255).astype(np.uint8)
 
     depth = np.zeros(n_rays, dtype=np.float64)

@@ -89,9 +89,15 @@ class Camera:
         """
         eye, target = np.asarray(self.eye), np.asarray(self.target)
         forward = (target - eye) / np.linalg.norm(target - eye)
-        right = np.cross(forward, [0.0, 1.0, 0.0])
+        right = np.array([-forward[2], 0.0, forward[0]])  # forward × world up
         right /= np.linalg.norm(right)
-        up = np.cross(right, forward)
+        up = np.array(
+            [
+                right[1] * forward[2] - right[2] * forward[1],
+                right[2] * forward[0] - right[0] * forward[2],
+                right[0] * forward[1] - right[1] * forward[0],
+            ]
+        )  # right × forward
         return np.stack([right, up, -forward], axis=1)
 
 
