@@ -262,8 +262,13 @@ class TokenizerCard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenizerCard:
-        """Build a card from its ``config.json`` content, refusing unknown keys."""
-        return from_dict(cls, data)
+        """Build a card from its ``config.json`` content, refusing unknown keys.
+
+        ``model`` is taken as is here; it is checked against the architecture config of ``kind``
+        when the model is built (:func:`omnimask.tokenizers.base.build_model`).
+        """
+        card = from_dict(cls, {k: v for k, v in data.items() if k != "model"})
+        return dataclasses.replace(card, model=dict(data.get("model", {})))
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` into ``directory`` (atomically)."""

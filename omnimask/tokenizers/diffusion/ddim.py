@@ -87,7 +87,9 @@ def ddim_step(
         schedule.alphas_cumprod[t_next].to(x_t.device) if t_next is not None else torch.tensor(1.0, device=x_t.device)
     )
     sigma = eta * (((1 - abar_next) / (1 - abar)) * (1 - abar / abar_next)) ** 0.5 if eta > 0 else 0.0
-    x_next = abar_next**0.5 * x0 + (1 - abar_next - sigma**2) ** 0.5 * eps
+    # clamp: with eta > 0 and ᾱ_t = 0 the direction weight is 0 up to rounding, which may go negative
+    direction = torch.as_tensor(1 - abar_next - sigma**2).clamp(min=0) ** 0.5
+    x_next = abar_next**0.5 * x0 + direction * eps
     if eta > 0:
         noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype).to(x_t.device)
         x_next = x_next + sigma * noise
