@@ -60,7 +60,8 @@ def evaluate(model: torch.nn.Module, batches: Iterator[Batch], device: torch.dev
     for batch in batches:
         with autocast_context(device, precision):
             out = model(batch_to(batch, device))
-        for name, value in {"loss": out.loss, **out.loss_per_modality}.items():
+        per_modality = {f"loss/{k}": v for k, v in out.loss_per_modality.items()}
+        for name, value in {"loss": out.loss, **per_modality}.items():
             totals[name] = totals.get(name, 0.0) + float(value)
             counts[name] = counts.get(name, 0) + 1
     model.train(was_training)
@@ -126,6 +127,7 @@ class Trainer:
             finite = math.isfinite(grad_norm)
         if finite:
             self.optimizer.step()
+            self.scheduler.step()  # a skipped step does not advance the schedule
             self.bad_in_a_row = 0
         else:
             self.state.skipped_steps += 1
@@ -135,7 +137,6 @@ class Trainer:
                     f"{self.bad_in_a_row} consecutive steps had a non-finite loss or gradient (last loss {loss}); "
                     "lower optim.lr, raise optim.warmup_steps or use precision=fp32"
                 )
-        self.scheduler.step()
         timings["optimizer"] = time.perf_counter() - t2
         return {"loss": loss, "grad_norm": grad_norm, "skipped": not finite,
                 "lr": self.optimizer.param_groups[0]["lr"], **{f"loss/{k}": v for k, v in per_mod.items()},

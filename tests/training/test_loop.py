@@ -1,0 +1,84 @@
+"""The training loop: it learns, resumes exactly, saves loadable checkpoints and refuses bad configs."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from omnimask.config import ConfigError, apply_overrides, to_dict
+from omnimask.model import FourM
+from omnimask.training.loop import NonFiniteLossError, Trainer, train
+from omnimask.training.metrics import read_metrics
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_equals_uninterrupted(tiny_config, tmp_path):
+    full = train(dataclasses.replace(tiny_config, out_dir=str(tmp_path / "full"), steps=6))
+    half_cfg = dataclasses.replace(tiny_config, out_dir=str(tmp_path / "half"), steps=6)
+    first = Trainer(half_cfg)
+    first.total_steps = 3  # stop half-way, as an interrupted run would
+    first.run()
+    resumed = train(half_cfg, resume=True)
+    assert resumed.state.step == 6 and resumed.state.samples_seen == 6 * tiny_config.batch_size
+    a, b = _weights(full.model), _weights(resumed.model)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_checkpoint_loads_as_a_model_and_metrics_are_logged(tiny_config):
+    trainer = train(tiny_config)
+    model = FourM.from_pretrained(trainer.checkpoint_dir)
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v)
+    records = read_metrics(trainer.out_dir / "metrics.jsonl")
+    train_rows = [r for r in records if r["split"] == "train"]
+    val_rows = [r for r in records if r["split"] == "val"]
+    assert [r["step"] for r in train_rows] == list(range(1, 7))
+    assert [r["step"] for r in val_rows] == [3, 6]
+    assert all("loss/tok_a" in r for r in val_rows)
+    saved = json.loads((trainer.checkpoint_dir / "train_config.json").read_text())
+    assert saved == json.loads(json.dumps(to_dict(tiny_config)))
+
+
+def test_overfits_one_batch(tiny_config):
+    cfg = dataclasses.replace(tiny_config, steps=200,
+                              optim=dataclasses.replace(tiny_config.optim, lr=1e-2, warmup_steps=5))
+    trainer = Trainer(cfg)
+    batch = next(trainer.data.train_batches(0, 8))
+    first = None
+    for step in range(200):
+        loss = trainer.train_step([batch])["loss"]
+        first = first if first is not None else loss
+        if loss < 0.1 * first:
+            break
+    assert loss < 0.1 * first, (first, loss, step)
+
+
+def test_non_finite_losses_skip_then_abort(tiny_config, monkeypatch):
+    trainer = Trainer(dataclasses.replace(tiny_config, max_bad_steps=2))
+    batch = next(trainer.data.train_batches(0, 4))
+    before = _weights(trainer.model)
+    with torch.no_grad():
+        trainer.model.mask_token.fill_(float("nan"))
+    before["mask_token"] = trainer.model.mask_token.clone()
+    assert trainer.train_step([batch])["skipped"]
+    after = _weights(trainer.model)
+    assert all(torch.equal(before[k], after[k]) or k == "mask_token" for k in before)
+    with pytest.raises(NonFiniteLossError, match="consecutive steps"):
+        trainer.train_step([batch])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("precision=fp16", "precision"), ("batch_size=0", "batch_size must be >= 1"),
+     ("optim.schedule=step", "optim.schedule"), ("data.source=s3", "data.source"),
+     ("model.size=XXL", "model.size"), ("masking.num_input_tokens=-1", "num_input_tokens")],
+)
+def test_bad_values_are_rejected_with_the_key(tiny_config, override, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(tiny_config, [override])
