@@ -62,8 +62,10 @@ def test_synth_resumes_without_rewriting(tmp_path, capsys):
     split = SPLITS[assign_splits(2, np.arange(6))[4]]
     victim = sample_paths(out, split, "000004")["normal"]
     victim.unlink()
+    stale = victim.with_name(f".{victim.name}.999.tmp")
+    stale.write_bytes(b"half a png")
     assert main([*ARGS, "--out", str(out)]) == 0
-    assert "wrote 1" in capsys.readouterr().out and victim.exists()
+    assert "wrote 1" in capsys.readouterr().out and victim.exists() and not stale.exists()
 
 
 def test_synth_refuses_to_mix_settings(tmp_path, capsys):

@@ -14,6 +14,10 @@ Randomness: the scene comes from ``default_rng([seed, index])``, pixel noise fro
 ``default_rng([seed, index, 1])`` and the caption's wording from ``default_rng([seed, index, 2])``,
 so a sample depends on nothing but (seed, index, config) — identical bytes in every process and
 worker, whatever the order they are rendered in. Split membership is a hash of (seed, index).
+
+On disk (``omnimask synth``, :mod:`~omnimask.data.synthworld.writer`) a dataset is laid out as
+``DIR/{split}/{modality}/{key}.{ext}`` with ``DIR/manifest.json`` describing it; iterating a
+:class:`SynthWorldDataset` yields the same samples without touching the disk.
 """
 
 from __future__ import annotations

@@ -76,13 +76,19 @@ def _caps(o: np.ndarray, d: np.ndarray, heights: tuple[float, ...], radius: floa
     return out
 
 
+def _tube(o: np.ndarray, d: np.ndarray, radius: float, half: float, axis: int):
+    """Hits of the open tube of ``radius`` around a local coordinate ``axis``, ``|axis coord| <= half``."""
+    u, v = [i for i in range(3) if i != axis]
+    a = d[:, u] ** 2 + d[:, v] ** 2
+    b = o[:, u] * d[:, u] + o[:, v] * d[:, v]
+    c = o[:, u] ** 2 + o[:, v] ** 2 - radius * radius
+    return [
+        (t, np.abs(o[:, axis] + np.where(np.isfinite(t), t, 0.0) * d[:, axis]) <= half) for t in _quadratic(a, b, c)
+    ]
+
+
 def _cylinder(o: np.ndarray, d: np.ndarray, radius: float, half: float) -> np.ndarray:
-    a = d[:, 0] ** 2 + d[:, 2] ** 2
-    b = o[:, 0] * d[:, 0] + o[:, 2] * d[:, 2]
-    c = o[:, 0] ** 2 + o[:, 2] ** 2 - radius * radius
-    t0, t1 = _quadratic(a, b, c)
-    side = [(t, np.abs(o[:, 1] + np.where(np.isfinite(t), t, 0.0) * d[:, 1]) <= half) for t in (t0, t1)]
-    return _first(*side, *_caps(o, d, (-half, half), radius))
+    return _first(*_tube(o, d, radius, half, axis=1), *_caps(o, d, (-half, half), radius))
 
 
 def _cone(o: np.ndarray, d: np.ndarray, radius: float, height: float) -> np.ndarray:
@@ -100,13 +106,8 @@ def _cone(o: np.ndarray, d: np.ndarray, radius: float, height: float) -> np.ndar
 
 
 def _capsule(o: np.ndarray, d: np.ndarray, radius: float, half: float) -> np.ndarray:
-    a = d[:, 1] ** 2 + d[:, 2] ** 2
-    b = o[:, 1] * d[:, 1] + o[:, 2] * d[:, 2]
-    c = o[:, 1] ** 2 + o[:, 2] ** 2 - radius * radius
-    t0, t1 = _quadratic(a, b, c)
-    side = [(t, np.abs(o[:, 0] + np.where(np.isfinite(t), t, 0.0) * d[:, 0]) <= half) for t in (t0, t1)]
     ends = [(_sphere(o, d, radius, (x, 0.0, 0.0)), True) for x in (-half, half)]
-    return _first(*side, *ends)
+    return _first(*_tube(o, d, radius, half, axis=0), *ends)
 
 
 def torus_sdf(p: np.ndarray, major: float, minor: float) -> np.ndarray:

@@ -30,11 +30,13 @@ the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import multiprocessing
+import multiprocessing.pool
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +158,32 @@ def _check_compatible(path: Path, fresh: dict) -> None:
             )
 
 
+#: Thread-pool variables of the BLAS / OpenMP runtimes numpy may load; see :func:`worker_pool`.
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool]:
+    """A pool of ``workers`` spawned processes whose numpy runs single-threaded.
+
+    Rendering multiplies (N, 3) arrays by 3×3 matrices; a threaded BLAS in every worker would
+    oversubscribe the cores (its threads spin while they wait), so the workers start with the
+    thread-pool variables set to 1. The parent's environment is restored afterwards.
+    """
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    with pool:
+        yield pool
+
+
 def _write_keys(job: tuple[str, int, dict, list[float], list[int]]) -> int:
     """Render and write the given scene indices (runs in a worker process); returns how many."""
     root, seed, cfg_dict, fractions, indices = job
@@ -196,7 +224,10 @@ def write_dataset(
         _check_compatible(manifest_path, info)
     for split in SPLITS:
         for modality in MODALITY_FILES:
-            (root / split / modality).mkdir(parents=True, exist_ok=True)
+            folder = root / split / modality
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob(".*.tmp"):  # half-written files of an interrupted run
+                stale.unlink(missing_ok=True)
     _atomic_write(manifest_path, (json.dumps(info, indent=2) + "\n").encode())
 
     indices = np.arange(num)
@@ -213,7 +244,7 @@ def write_dataset(
             for job in jobs:
                 bar.update(_write_keys(job))
         else:
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            with worker_pool(workers) as pool:
                 for done in pool.imap_unordered(_write_keys, jobs):
                     bar.update(done)
     info["complete"] = True
