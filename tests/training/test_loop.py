@@ -82,3 +82,22 @@ def test_non_finite_losses_skip_then_abort(tiny_config, monkeypatch):
 def test_bad_values_are_rejected_with_the_key(tiny_config, override, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(tiny_config, [override])
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(tiny_config):
+    trainer = Trainer(tiny_config)
+    real_step = trainer.train_step
+    calls = []
+
+    def interrupted(micro):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(micro)
+
+    trainer.train_step = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    resumed = Trainer(tiny_config)
+    resumed.resume()
+    assert resumed.state.step == 2 and resumed.state.samples_seen == 2 * tiny_config.batch_size
