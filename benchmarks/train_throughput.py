@@ -107,8 +107,10 @@ def main() -> None:
 
     print(f"recipe {args.recipe} ({cfg.precision}, batch {cfg.batch_size}, torch threads {torch.get_num_threads()})")
     print(f"tokens/s          {tok_s:10.0f}   (median of {args.steps} steps, {statistics.median(tokens)} tokens/step)")
-    print("step split (ms)   " + "  ".join(f"{k} {v * 1e3:.1f}" for k, v in split.items()) + f"  total {step * 1e3:.1f}")
-    print(f"achieved FLOP/s   {flops / compute / 1e9:10.2f} GFLOP/s over forward+backward ({flops / 1e9:.2f} GFLOP/step)")
+    parts = "  ".join(f"{k} {v * 1e3:.1f}" for k, v in split.items())
+    print(f"step split (ms)   {parts}  total {step * 1e3:.1f}")
+    gflops = flops / compute / 1e9
+    print(f"achieved FLOP/s   {gflops:10.2f} GFLOP/s over forward+backward ({flops / 1e9:.2f} GFLOP/step)")
     print(f"matmul roof       {roof / 1e9:10.2f} GFLOP/s  -> fraction {flops / compute / roof:.3f}")
     print(f"attention fwd+bwd at B={cfg.batch_size} H={spec.num_heads} N={n_tokens} K={spec.dim // spec.num_heads}: "
           f"explicit {base_ms:.2f} ms, SDPA {sdpa_ms:.2f} ms -> speed-up {base_ms / sdpa_ms:.2f}x")

@@ -6,8 +6,9 @@ masking expects, keyed by the model's modality names:
 
 * ``pixels`` (``rgb@R``): the (H, W, 3) uint8 image (:func:`normalise_rgb` makes the model input);
 * ``image_tokens`` (``tok_<map>@R``): (h·w,) ids of the map named by the spec's ``tokenizer``;
-* ``sequence``: ``caption`` as text; ``det`` serialised as 4M boxes (class names); ``color_palette``
-  in 4M-21's palette text; ``metadata`` as one chunk per key (4M-21's ``v1=<type> v0=<value>``).
+* ``sequence``: id chunks of the serialised value — ``caption`` as text, ``det`` as 4M boxes (class
+  names), ``color_palette`` in 4M-21's palette text, ``metadata`` one chunk per key (4M-21's
+  ``v1=<type> v0=<value>``); see :mod:`omnimask.tokenizers.bundle`.
 
 :class:`SynthTokenSource` renders scene ``row`` and tokenizes it (the on-the-fly source);
 :func:`pretokenize_synth` turns a range of scenes into an in-memory :class:`TokenStore`.
@@ -15,7 +16,6 @@ masking expects, keyed by the model's modality names:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,16 +24,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from omnimask.data.map_features import map_features
 from omnimask.data.synthworld import SEMANTIC_CLASSES, SHAPES, SynthWorldConfig, render_sample
 from omnimask.data.synthworld.config import COLORS, MATERIALS
 from omnimask.data.token_store import TokenStore
 from omnimask.modalities import ModalitySpec
+from omnimask.tokenizers.bundle import MapTokenizer, SequenceTokenizer, load_tokenizers, save_tokenizers
 from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
+from omnimask.tokenizers.map_features import map_features
 from omnimask.tokenizers.text import TextTokenizer, train_text_tokenizer
-from omnimask.tokenizers.text.serial.detection import serialize_det
-from omnimask.tokenizers.text.serial.metadata import metadata_chunks
-from omnimask.tokenizers.text.serial.palette import serialize_palette
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
@@ -55,16 +53,6 @@ def model_inputs(raw: Mapping[str, Any], specs: Mapping[str, ModalitySpec]) -> d
     return out
 
 
-def sequence_texts(sample: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The text chunks of every SynthWorld sequence modality of ``sample``."""
-    return {
-        "caption": [sample["caption"]],
-        "det": [serialize_det([{"class": d["class"], "box": d["box"]} for d in sample["det"]])],
-        "color_palette": [serialize_palette(sample["color_palette"]["colors"])],
-        "metadata": metadata_chunks(sample["metadata"]),
-    }
-
-
 def vocabulary_corpus(samples: Sequence[Mapping[str, Any]]) -> list[str]:
     """Texts to train the SynthWorld WordPiece vocabulary on (captions + every word the world uses)."""
     words = [" ".join(SHAPES), " ".join(COLORS), " ".join(MATERIALS)]
@@ -72,29 +60,24 @@ def vocabulary_corpus(samples: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 class SynthTokenizer:
-    """Rendered SynthWorld sample → raw token sample for the modalities in ``specs``."""
+    """Rendered SynthWorld sample → raw token sample for the modalities in ``specs``.
 
-    def __init__(self, specs: Mapping[str, ModalitySpec], maps: Mapping[str, KMeansPatchTokenizer],
-                 text: TextTokenizer) -> None:
+    ``tokenizers`` maps every discrete modality to its tokenizer (see :mod:`omnimask.tokenizers.bundle`);
+    image-token modalities read the sample's map named by the spec's ``tokenizer`` field, sequence
+    modalities the sample's field of the same name.
+    """
+
+    def __init__(self, specs: Mapping[str, ModalitySpec], tokenizers: Mapping[str, MapTokenizer | SequenceTokenizer]):
         self.specs = dict(specs)
-        self.maps = dict(maps)
-        self.text = text
-        missing = [
-            s.tokenizer for s in self.specs.values() if s.kind == "image_tokens" and s.tokenizer not in self.maps
-        ]
-        if missing:
-            raise ValueError(f"no image tokenizer for maps {missing}; have {sorted(self.maps)}")
-        for spec in self.specs.values():
-            if spec.kind == "sequence" and spec.vocab_size < text.vocab_size:
+        self.tokenizers = dict(tokenizers)
+        for name, spec in self.specs.items():
+            if spec.is_discrete and name not in self.tokenizers:
+                raise ValueError(f"no tokenizer for {name!r}; have {sorted(self.tokenizers)}")
+            if spec.is_discrete and spec.vocab_size < self.tokenizers[name].vocab_size:
                 raise ValueError(
-                    f"{spec.name}: vocab_size {spec.vocab_size} < text tokenizer's {text.vocab_size}; "
-                    f"set the modality's vocab_size to {text.vocab_size}"
+                    f"{name}: vocab_size {spec.vocab_size} < its tokenizer's {self.tokenizers[name].vocab_size}; "
+                    f"set the modality's vocab_size to at least {self.tokenizers[name].vocab_size}"
                 )
-
-    def image_ids(self, kind: str, maps: Sequence[np.ndarray]) -> np.ndarray:
-        """(S, h·w) ids of ``maps`` (raw maps of one kind)."""
-        feats = torch.from_numpy(np.stack([map_features(kind).to_features(m, NUM_SEMANTIC_CLASSES) for m in maps]))
-        return self.maps[kind].tokenize(feats).numpy()
 
     def __call__(self, sample: Mapping[str, Any]) -> dict[str, Any]:
         return self.batch([sample])[0]
@@ -102,52 +85,48 @@ class SynthTokenizer:
     def batch(self, samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Tokenize several samples at once (image tokenizers run batched)."""
         out: list[dict[str, Any]] = [{} for _ in samples]
-        texts = [sequence_texts(s) for s in samples]
         for name, spec in self.specs.items():
             if spec.kind == "pixels":
-                for o, s in zip(out, samples):
-                    o[name] = s["rgb"]
+                values = [s["rgb"] for s in samples]  # stored as uint8; see model_inputs
             elif spec.kind == "image_tokens":
-                ids = self.image_ids(spec.tokenizer, [s[spec.tokenizer] for s in samples])
-                for o, row in zip(out, ids):
-                    o[name] = row
+                values = list(self.tokenizers[name].tokenize([s[spec.tokenizer] for s in samples]).numpy())
             elif spec.kind == "sequence":
-                for o, t in zip(out, texts):
-                    o[name] = [np.asarray(self.text.encode(chunk), np.int64) for chunk in t[name]]
+                values = [self.tokenizers[name].chunks(s[name]) for s in samples]
             else:
                 raise ValueError(f"SynthWorld has no {spec.kind} modality {name!r}")
+            for o, v in zip(out, values):
+                o[name] = v
         return out
 
     @classmethod
     def fit(cls, specs: Mapping[str, ModalitySpec], samples: Sequence[Mapping[str, Any]],
             text: TextTokenizer | None = None, seed: int = 0) -> SynthTokenizer:
         """Fit the k-means stand-ins (and, without ``text``, a WordPiece vocabulary) on ``samples``."""
-        maps = {}
-        for spec in specs.values():
-            if spec.kind == "image_tokens" and spec.tokenizer not in maps:
-                kind = spec.tokenizer
-                feats = torch.from_numpy(
-                    np.stack([map_features(kind).to_features(s[kind], NUM_SEMANTIC_CLASSES) for s in samples])
-                )
-                maps[kind] = KMeansPatchTokenizer.fit(feats, spec.patch_size, spec.vocab_size, seed=seed)
-        if text is None:
-            vocab = max((s.vocab_size for s in specs.values() if s.kind == "sequence"), default=4608)
+        maps: dict[str, MapTokenizer] = {}
+        tokenizers: dict[str, MapTokenizer | SequenceTokenizer] = {}
+        if text is None and any(s.kind == "sequence" for s in specs.values()):
+            vocab = max(s.vocab_size for s in specs.values() if s.kind == "sequence")
             text = train_text_tokenizer(vocabulary_corpus(samples), vocab, class_names=SHAPES)
-        return cls(specs, maps, text)
+        for name, spec in specs.items():
+            if spec.kind == "image_tokens":
+                kind = spec.tokenizer
+                if kind not in maps:
+                    features = map_features(kind)
+                    feats = np.stack([features.to_features(s[kind], NUM_SEMANTIC_CLASSES) for s in samples])
+                    fitted = KMeansPatchTokenizer.fit(torch.from_numpy(feats), spec.patch_size, spec.vocab_size,
+                                                      seed=seed)
+                    maps[kind] = MapTokenizer(kind, fitted, NUM_SEMANTIC_CLASSES)
+                tokenizers[name] = maps[kind]
+            elif spec.kind == "sequence":
+                tokenizers[name] = SequenceTokenizer(name, text)
+        return cls(specs, tokenizers)
 
     def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        for kind, tok in self.maps.items():
-            tok.save(directory / kind)
-        self.text.save_pretrained(directory / "text")
-        (directory / "maps.json").write_text(json.dumps(sorted(self.maps)))
+        save_tokenizers(self.tokenizers, directory)
 
     @classmethod
     def load(cls, directory: str | Path, specs: Mapping[str, ModalitySpec]) -> SynthTokenizer:
-        directory = Path(directory)
-        kinds = json.loads((directory / "maps.json").read_text())
-        maps = {k: KMeansPatchTokenizer.load(directory / k) for k in kinds}
-        return cls(specs, maps, TextTokenizer.from_file(directory / "text"))
+        return cls(specs, load_tokenizers(directory))
 
 
 class SynthTokenSource:

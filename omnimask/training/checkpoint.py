@@ -5,6 +5,7 @@ A checkpoint directory holds
 * ``model.safetensors`` + ``config.json`` — the model as :func:`omnimask.model.save_pretrained` writes
   it, so a checkpoint directory loads directly with ``FourM.from_pretrained`` / ``omnimask generate``;
 * ``train_config.json`` — the resolved configuration of the whole run;
+* ``tokenizers/`` — the run's tokenizer bundle (:mod:`omnimask.tokenizers.bundle`), when it has one;
 * ``train_state.pt`` — optimizer, scheduler, step, samples consumed and RNG states; loadable with
   ``torch.load(weights_only=True)``, so opening an untrusted checkpoint runs no code.
 
@@ -48,14 +49,17 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     state: TrainState | None = None,
+    tokenizers: Path | None = None,
 ) -> Path:
-    """Write a checkpoint directory atomically and return its path."""
+    """Write a checkpoint directory atomically and return its path (``tokenizers``: a bundle to copy in)."""
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_pretrained(model, tmp)
     save_config(config, tmp / RUN_CONFIG_NAME)
+    if tokenizers is not None:
+        shutil.copytree(tokenizers, tmp / "tokenizers")
     if optimizer is not None:
         payload = {
             "optimizer": optimizer.state_dict(),

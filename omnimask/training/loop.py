@@ -20,14 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from omnimask.training.config import TrainConfig
-from omnimask.training.setup import build_data, build_model
 from tqdm.auto import tqdm
 
 from omnimask.batch import Batch, batch_to
 from omnimask.training.checkpoint import TrainState, load_training_state, load_weights, save_checkpoint
+from omnimask.training.config import TrainConfig
 from omnimask.training.metrics import MetricsLog
 from omnimask.training.optim import build_optimizer, build_scheduler
+from omnimask.training.setup import build_data, build_model
 
 
 class NonFiniteLossError(RuntimeError):
@@ -96,7 +96,8 @@ class Trainer:
         self.state = load_training_state(directory, self.optimizer, self.scheduler)
 
     def save(self) -> Path:
-        return save_checkpoint(self.checkpoint_dir, self.model, self.cfg, self.optimizer, self.scheduler, self.state)
+        return save_checkpoint(self.checkpoint_dir, self.model, self.cfg, self.optimizer, self.scheduler, self.state,
+                               tokenizers=self.data.tokenizer_dir)
 
     def train_step(self, micro_batches: list[Batch]) -> dict:
         """One optimizer step over ``grad_accum`` micro-batches; returns the step's metrics."""

@@ -58,6 +58,7 @@ class TrainingData:
     masker: Masker
     seed: int
     num_workers: int = 0
+    tokenizer_dir: Path | None = None
 
     @property
     def tokens_per_sample(self) -> int:
@@ -89,10 +90,10 @@ def _synth_fingerprint(data: DataConfig, specs: Mapping[str, ModalitySpec]) -> s
 
 
 def _synth_tokenizer(data: DataConfig, specs: Mapping[str, ModalitySpec], world: SynthWorldConfig) -> SynthTokenizer:
-    fit = render_range(data.synth_seed, 0, min(data.fit_samples, data.num_train), world, desc="render (fit)")
-    text = TextTokenizer.from_file(data.text_tokenizer) if data.text_tokenizer else None
     if data.tokenizers != "kmeans":
         return SynthTokenizer.load(data.tokenizers, specs)
+    fit = render_range(data.synth_seed, 0, min(data.fit_samples, data.num_train), world, desc="render (fit)")
+    text = TextTokenizer.from_file(data.text_tokenizer) if data.text_tokenizer else None
     return SynthTokenizer.fit(specs, fit, text=text, seed=data.synth_seed)
 
 
@@ -119,15 +120,20 @@ def build_data(cfg: Any) -> TrainingData:
     data: DataConfig = cfg.data
     specs = cfg.model.specs()
     masker = Masker(specs, cfg.masking)
+    tokenizer_dir: Path | None
     if data.source == "store":
         root = Path(data.path)
         train: SampleSource = TokenStore.load(root / "train")
         val: SampleSource | None = TokenStore.load(root / "val") if (root / "val").is_dir() else None
+        tokenizer_dir = root / "tokenizers" if (root / "tokenizers").is_dir() else None
     elif data.source == "synth":
         train, val = synth_stores(data, specs, Path(cfg.out_dir) / "data")
+        tokenizer_dir = Path(cfg.out_dir) / "data" / "tokenizers"
     else:
         world = SynthWorldConfig(resolution=data.resolution)
         tokenizer = _synth_tokenizer(data, specs, world)
+        tokenizer_dir = Path(cfg.out_dir) / "tokenizers"
+        tokenizer.save(tokenizer_dir)
         train = SynthTokenSource(tokenizer, data.num_train, data.synth_seed, world)
         val = SynthTokenSource(tokenizer, data.num_val, data.synth_seed, world, offset=data.num_train)
-    return TrainingData(train, val, specs, masker, cfg.seed, data.num_workers)
+    return TrainingData(train, val, specs, masker, cfg.seed, data.num_workers, tokenizer_dir)

@@ -51,12 +51,12 @@ def test_overfits_one_batch(tiny_config):
     trainer = Trainer(cfg)
     batch = next(trainer.data.train_batches(0, 8))
     first = None
-    for step in range(200):
+    for _ in range(200):
         loss = trainer.train_step([batch])["loss"]
         first = first if first is not None else loss
         if loss < 0.1 * first:
             break
-    assert loss < 0.1 * first, (first, loss, step)
+    assert loss < 0.1 * first, (first, loss)
 
 
 def test_non_finite_losses_skip_then_abort(tiny_config, monkeypatch):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from omnimask.data.map_features import DEPTH_MAX, map_features
+from omnimask.tokenizers.map_features import DEPTH_MAX, map_features
 
 
 def test_rgb_semseg_edges_round_trip_exactly():
