@@ -18,6 +18,7 @@ generation); it is state owned by the caller and is extended in place by the att
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -67,17 +68,8 @@ class KVCache:
         return self.k, self.v
 
 
-class _HeadNorms(nn.Module):
-    """Optional per-head LayerNorm of queries and keys (QK-norm)."""
-
-    def __init__(self, head_dim: int, qk_norm: bool, norm_eps: float, norm_bias: bool) -> None:
-        super().__init__()
-        self.q_norm = LayerNorm(head_dim, norm_eps, norm_bias) if qk_norm else nn.Identity()
-        self.k_norm = LayerNorm(head_dim, norm_eps, norm_bias) if qk_norm else nn.Identity()
-
-
-class SelfAttention(_HeadNorms):
-    """Multi-head self-attention with fused ``qkv`` projection.
+class _Attention(nn.Module):
+    """Shared part of both attentions: head split, optional QK-norm, output projection ``proj``.
 
     Args:
         dim: width D (a multiple of ``num_heads``).
@@ -100,10 +92,26 @@ class SelfAttention(_HeadNorms):
     ) -> None:
         if dim % num_heads:
             raise ValueError(f"attention width {dim} is not divisible by num_heads={num_heads}")
-        super().__init__(dim // num_heads, qk_norm, norm_eps, norm_bias)
+        super().__init__()
         self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.qkv_bias = qkv_bias
+        head_dim = dim // num_heads
+        self.q_norm = LayerNorm(head_dim, norm_eps, norm_bias) if qk_norm else nn.Identity()
+        self.k_norm = LayerNorm(head_dim, norm_eps, norm_bias) if qk_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim, bias=proj_bias)
+
+    def _output(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        """Heads (B, H, N, K) -> attended, merged and projected (B, N, D); keep (B, N|1, T)."""
+        out = attend(q, k, v, None if keep is None else keep.unsqueeze(1))
+        return self.proj(rearrange(out, "b h n k -> b n (h k)"))
+
+
+class SelfAttention(_Attention):
+    """Multi-head self-attention with fused ``qkv`` projection (arguments: see :class:`_Attention`)."""
+
+    def __init__(self, dim: int, num_heads: int, **kwargs: Any) -> None:
+        super().__init__(dim, num_heads, **kwargs)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=self.qkv_bias)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
         """x (B, N, D), keep (B, N|1, T) with T = cached + N keys -> (B, N, D).
@@ -114,34 +122,19 @@ class SelfAttention(_HeadNorms):
         q, k = self.q_norm(q), self.k_norm(k)
         if cache is not None:
             k, v = cache.extend(k, v)
-        out = attend(q, k, v, None if keep is None else keep.unsqueeze(1))
-        return self.proj(rearrange(out, "b h n k -> b n (h k)"))
+        return self._output(q, k, v, keep)
 
 
-class CrossAttention(_HeadNorms):
+class CrossAttention(_Attention):
     """Multi-head attention from queries ``x`` to a separate ``context`` (``q`` and fused ``kv``).
 
     Arguments as for :class:`SelfAttention` (``qkv_bias`` applies to ``q`` and ``kv``).
     """
 
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        *,
-        qkv_bias: bool = True,
-        proj_bias: bool = True,
-        qk_norm: bool = False,
-        norm_eps: float = 1e-6,
-        norm_bias: bool = True,
-    ) -> None:
-        if dim % num_heads:
-            raise ValueError(f"attention width {dim} is not divisible by num_heads={num_heads}")
-        super().__init__(dim // num_heads, qk_norm, norm_eps, norm_bias)
-        self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim, bias=qkv_bias)
-        self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+    def __init__(self, dim: int, num_heads: int, **kwargs: Any) -> None:
+        super().__init__(dim, num_heads, **kwargs)
+        self.q = nn.Linear(dim, dim, bias=self.qkv_bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=self.qkv_bias)
 
     def project_context(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """context (B, M, D) -> keys, values (B, H, M, K)."""
@@ -169,5 +162,4 @@ class CrossAttention(_HeadNorms):
             k, v = self.project_context(context)
             if cache is not None:
                 cache.extend(k, v)
-        out = attend(q, k, v, None if keep is None else keep.unsqueeze(1))
-        return self.proj(rearrange(out, "b h n k -> b n (h k)"))
+        return self._output(q, k, v, keep)

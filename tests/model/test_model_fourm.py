@@ -262,3 +262,12 @@ def test_bad_batches_are_rejected(model):
     out_only = FourM(config_for_specs(SPECS, inputs=["rgb"], outputs=["tok_a"], **ARCH))
     with pytest.raises(ValueError, match="not an input modality"):
         out_only.encode({"rgb": batch["rgb"], "tok_a": batch["tok_a"]})
+
+
+def test_bf16_autocast_on_cpu_trains():
+    model = FourM(tiny_config())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(make_batch())
+    out.loss.backward()
+    assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
