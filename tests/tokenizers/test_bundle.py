@@ -1,0 +1,67 @@
+"""Tokenizer bundles: raw values ↔ ids for maps and structured sequences, saved and loaded with a model."""
+
+import numpy as np
+import pytest
+import torch
+
+from omnimask.tokenizers.bundle import MapTokenizer, SequenceTokenizer, load_tokenizers, save_tokenizers
+from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
+from omnimask.tokenizers.text import train_text_tokenizer
+
+
+@pytest.fixture(scope="module")
+def text():
+    corpus = ["a red cube left of a blue sphere", "two green cones near a wall"] * 20
+    return train_text_tokenizer(corpus, 4400, class_names=["cube", "sphere", "cone"])
+
+
+def _seg_tokenizer():
+    # two 4x4 patterns of 3 classes: class 0 everywhere, class 2 everywhere
+    feats = torch.zeros(2, 3, 4, 4)
+    feats[0, 0] = 1
+    feats[1, 2] = 1
+    return MapTokenizer("semseg", KMeansPatchTokenizer.fit(feats, 4, 2, seed=0), num_classes=3)
+
+
+def test_map_tokenizer_round_trips_raw_maps():
+    tok = _seg_tokenizer()
+    seg = np.zeros((1, 8, 8), np.uint8)
+    seg[0, :4, 4:] = 2
+    ids = tok.tokenize(seg)
+    assert ids.shape == (1, 4)
+    np.testing.assert_array_equal(tok.detokenize(ids), seg)
+
+
+def test_sequence_tokenizers_round_trip_structured_values(text):
+    det = [{"class": "cube", "box": [0.1, 0.2, 0.5, 0.6]}, {"class": "sphere", "box": [0.6, 0.1, 0.9, 0.4]}]
+    back = SequenceTokenizer("det", text).detokenize(SequenceTokenizer("det", text).tokenize([det]))[0]
+    assert [b["class"] for b in back] == ["cube", "sphere"]
+    np.testing.assert_allclose(back[0]["box"], det[0]["box"], atol=1e-3)
+    caption = SequenceTokenizer("caption", text)
+    assert caption.detokenize(caption.tokenize(["a red cube left of a blue sphere"])) == [
+        "a red cube left of a blue sphere"
+    ]
+    palette = SequenceTokenizer("color_palette", text)
+    assert palette.detokenize(palette.tokenize([{"colors": [[255, 0, 0], [0, 0, 255]]}])) == [
+        [[255, 0, 0], [0, 0, 255]]
+    ]
+    meta = SequenceTokenizer("metadata", text)
+    assert len(meta.chunks({"brightness": 100.0, "contrast": 20.0})) == 2
+
+
+def test_bundle_save_load_shares_the_text_vocabulary(tmp_path, text):
+    bundle = {"tok_semseg@8": _seg_tokenizer(), "caption": SequenceTokenizer("caption", text),
+              "det": SequenceTokenizer("det", text)}
+    save_tokenizers(bundle, tmp_path / "model" / "tokenizers")
+    loaded = load_tokenizers(tmp_path / "model")
+    assert loaded["caption"].text is loaded["det"].text
+    seg = np.full((1, 8, 8), 2, np.uint8)
+    assert torch.equal(loaded["tok_semseg@8"].tokenize(seg), bundle["tok_semseg@8"].tokenize(seg))
+    assert loaded["caption"].tokenize(["two green cones"]) == bundle["caption"].tokenize(["two green cones"])
+
+
+def test_missing_bundle_and_unknown_modality_are_clear_errors(tmp_path, text):
+    with pytest.raises(FileNotFoundError, match="no tokenizer bundle"):
+        load_tokenizers(tmp_path)
+    with pytest.raises(KeyError, match="no text serialiser"):
+        SequenceTokenizer("sound", text)
