@@ -139,3 +139,20 @@ def test_floor_depth_and_normal_are_exact():
 
 def test_shapes_table_has_at_least_five_classes():
     assert len(SHAPES) >= 5 and len(set(SHAPES)) == len(SHAPES)
+
+
+def test_torus_hits_solve_its_quartic():
+    from omnimask.data.synthworld.raycast import intersect_objects, torus_sdf
+
+    torus = make_object("torus", "pink", "shiny", 0.0, 0.0, 0.3, (0.5, 0.18))
+    scene = make_scene([torus], eye=(1.5, 1.2, 3.5), target=(0.0, 0.2, 0.0))
+    _, dirs = camera_rays(scene, 64, scene.camera.basis())
+    eye = np.asarray(scene.camera.eye)
+    t = intersect_objects([torus], eye, dirs)[0]
+    hit = np.isfinite(t)
+    local = (eye + t[hit, None] * dirs[hit] - torus.center) @ torus.rotation()
+    assert hit.sum() > 150 and np.abs(torus_sdf(local, 0.5, 0.18)).max() < 1e-7
+    # the hole: the ray through the centre from straight above passes through
+    above = np.array([[0.0, 3.0, 0.0], [0.5, 3.0, 0.0]]) + torus.center  # over the hole, over the tube
+    t_down = intersect_objects([torus], above, np.array([0.0, -1.0, 0.0]))[0]
+    assert np.isinf(t_down[0]) and t_down[1] == pytest.approx(3.0 - 0.18, abs=1e-7)

@@ -116,3 +116,16 @@ def test_dataset_indexes_its_split_and_matches_render_sample():
     assert [s["key"] for s in val] == [f"{i:06d}" for i in val.indices]
     with pytest.raises(ConfigError, match="split"):
         SynthWorldDataset(10, split="training")
+
+
+@pytest.mark.parametrize("resolution", [128, 224])
+def test_larger_resolutions_render_consistent_maps(resolution):
+    sample = render_sample(0, 1, SynthWorldConfig(resolution=resolution))
+    shapes = {k: sample[k].shape for k in ("rgb", "depth", "normal", "semseg", "instance", "edges")}
+    r = resolution
+    assert shapes == {"rgb": (r, r, 3), "depth": (r, r), "normal": (r, r, 3), "semseg": (r, r),
+                      "instance": (r, r), "edges": (r, r)}  # fmt: skip
+    valid = sample["depth"] > 0
+    np.testing.assert_allclose(np.linalg.norm(sample["normal"][valid], axis=-1), 1.0, atol=1e-5)
+    assert (sample["normal"][~valid] == 0).all()
+    assert sample["metadata"]["original_width"] == r
