@@ -16,6 +16,11 @@ Computation (reference-fixture README, section 5; masks True = keep):
    modalities (``loss_denominator``: ``with_targets`` or the reference's ``all_present``).
 
 The modality embedding is one parameter per modality shared by encoder and decoder (``mod_emb``).
+
+One deliberate difference from the reference: a sample with no encoder tokens gets exactly zero
+cross-attention even when other samples of its batch have some (the reference then averages the
+padding rows' values, so its result depends on the rest of the batch); for a whole batch without
+encoder tokens both agree (zero), which is what classifier-free guidance relies on.
 """
 
 from __future__ import annotations
