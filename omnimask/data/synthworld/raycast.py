@@ -25,8 +25,14 @@ EPS = 1e-6
 _INF = np.inf
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.einsum("nc,nc->n", a, b)
+def dot3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products (N,) of (N, 3) arrays (column arithmetic: far faster than einsum here)."""
+    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
+
+
+def normalize3(v: np.ndarray) -> np.ndarray:
+    """Rows of (N, 3) ``v`` scaled to unit length."""
+    return v / np.sqrt(dot3(v, v))[:, None]
 
 
 def _quadratic(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +58,7 @@ def _first(*candidates: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
 
 def _sphere(o: np.ndarray, d: np.ndarray, radius: float, center: tuple[float, float, float] = (0, 0, 0)):
     oc = o - np.asarray(center)
-    t0, t1 = _quadratic(np.ones(len(o)), _dot(oc, d), _dot(oc, oc) - radius * radius)
+    t0, t1 = _quadratic(np.ones(len(o)), dot3(oc, d), dot3(oc, oc) - radius * radius)
     return _first((t0, True), (t1, True))
 
 
@@ -121,7 +127,7 @@ def _torus(o: np.ndarray, d: np.ndarray, major: float, minor: float, steps: int 
     # March only inside the bounding sphere ∩ the slab |y| <= minor. The SDF is exact, so a step
     # never overshoots the first surface; marching stops within ``coarse`` of it, and Newton steps
     # on the SDF along the ray then converge quadratically to the root.
-    s0, s1 = _quadratic(np.ones(len(o)), _dot(o, d), _dot(o, o) - (major + minor) ** 2)
+    s0, s1 = _quadratic(np.ones(len(o)), dot3(o, d), dot3(o, o) - (major + minor) ** 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         ya, yb = (-minor - o[:, 1]) / d[:, 1], (minor - o[:, 1]) / d[:, 1]
     slab_in = np.where(np.isnan(ya), -_INF, np.minimum(ya, yb))
@@ -151,7 +157,7 @@ def _torus(o: np.ndarray, d: np.ndarray, major: float, minor: float, steps: int 
         if todo.size == 0:
             break
         o_, d_, t_, f_ = ho[todo], hd[todo], ht[todo], f[todo]
-        slope = _dot(torus_normals(o_ + t_[:, None] * d_, major), d_)
+        slope = dot3(torus_normals(o_ + t_[:, None] * d_, major), d_)
         newton = t_ - f_ / np.where(slope < 0, slope, -np.inf)
         f_newton = torus_sdf(o_ + newton[:, None] * d_, major, minor)
         # Keep a Newton step where it improves; elsewhere (grazing rays) take a safe sphere step.
@@ -171,7 +177,7 @@ def torus_normals(p: np.ndarray, major: float) -> np.ndarray:
     rho = np.maximum(np.sqrt(p[:, 0] ** 2 + p[:, 2] ** 2), 1e-12)
     ring = np.stack([p[:, 0] * major / rho, np.zeros(len(p)), p[:, 2] * major / rho], axis=1)
     v = p - ring
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    return normalize3(v)
 
 
 _LOCAL_HIT = {
@@ -194,10 +200,10 @@ def _candidates(objects: Sequence[Object], origins: np.ndarray, dirs: np.ndarray
     if origins.ndim == 1:  # camera rays: b = d·(o − c), |o − c|² per object
         oc = origins - centers
         b = dirs @ oc.T
-        cc = np.einsum("kc,kc->k", oc, oc)[None, :]
+        cc = (oc * oc).sum(axis=1)[None, :]
     else:  # shadow rays: one direction, many origins
         b = (origins @ dirs)[:, None] - (centers @ dirs)[None, :]
-        cc = _dot(origins, origins)[:, None] - 2 * origins @ centers.T + np.einsum("kc,kc->k", centers, centers)
+        cc = dot3(origins, origins)[:, None] - 2 * origins @ centers.T + (centers * centers).sum(axis=1)
     disc = b * b - cc + radii2
     return (disc >= 0) & (np.sqrt(np.maximum(disc, 0.0)) - b > EPS)
 
@@ -269,7 +275,7 @@ def _local_normals(shape: str, dims: tuple[float, ...], p: np.ndarray) -> np.nda
         n = p - np.stack([np.clip(x, -dims[1], dims[1]), zero, zero], 1)
     else:
         return torus_normals(p, dims[0])
-    return n / np.linalg.norm(n, axis=1, keepdims=True)
+    return normalize3(n)
 
 
 def object_normals(obj: Object, points: np.ndarray) -> np.ndarray:

@@ -25,9 +25,11 @@ import numpy as np
 
 from omnimask.data.synthworld.config import COLORS, FLOOR, SHAPE_IDS, WALL, SynthWorldConfig
 from omnimask.data.synthworld.raycast import (
+    dot3,
     intersect_floor,
     intersect_objects,
     intersect_wall,
+    normalize3,
     object_normals,
     occluded,
 )
@@ -45,13 +47,13 @@ def camera_rays(scene: Scene, resolution: int, basis: np.ndarray) -> tuple[np.nd
     centres = (np.arange(resolution) + 0.5) / resolution * 2 - 1
     y, x = np.meshgrid(-centres * half, centres * half, indexing="ij")  # row 0 is the top of the image
     cam = np.stack([x.ravel(), y.ravel(), -np.ones(x.size)], axis=1)
-    cam /= np.linalg.norm(cam, axis=1, keepdims=True)
+    cam = normalize3(cam)
     return cam, cam @ basis.T
 
 
 def _floor_albedo(scene: Scene, points: np.ndarray, dirs: np.ndarray, t: np.ndarray, pixel: float):
     size = scene.checker_size
-    parity = (np.floor(points[:, 0] / size) + np.floor(points[:, 2] / size)) % 2
+    parity = (np.floor(points[:, 0] / size) + np.floor(points[:, 2] / size)).astype(np.int64) & 1
     light, dark = np.asarray(scene.floor_colors[0]), np.asarray(scene.floor_colors[1])
     albedo = np.where(parity[:, None] > 0, dark, light)
     # Where one pixel spans several checks, show their average instead of aliasing.
@@ -106,11 +108,11 @@ def _shade(
 
     if shiny.any():
         n, v = normals[shiny], -dirs[shiny]
-        half = (v + to_light) / np.linalg.norm(v + to_light, axis=1, keepdims=True)
-        spec = np.clip(np.einsum("nc,nc->n", n, half), 0, None) ** 60 * lit[shiny] * light.intensity
-        cos_v = np.clip(np.einsum("nc,nc->n", n, v), 0, 1)
+        half = normalize3(v + to_light)
+        spec = np.clip(dot3(n, half), 0, None) ** 60 * lit[shiny] * light.intensity
+        cos_v = np.clip(dot3(n, v), 0, 1)
         fresnel = 0.04 + 0.96 * (1 - cos_v) ** 5
-        mirror = -v + 2 * np.einsum("nc,nc->n", n, v)[:, None] * n
+        mirror = -v + 2 * dot3(n, v)[:, None] * n
         color[shiny] = (
             color[shiny] * (1 - 0.3 * fresnel[:, None])
             + 0.3 * fresnel[:, None] * _sky(scene, mirror)
@@ -160,7 +162,7 @@ def render_maps(scene: Scene, cfg: SynthWorldConfig, noise_rng: np.random.Genera
         mine = surf == k + 2
         normals[mine] = object_normals(obj, points[mine])
     # Visible surfaces face the viewer; flipping guards the thin numerical cases (e.g. a torus rim).
-    normals *= np.where(np.einsum("nc,nc->n", normals, dh) > 0, -1.0, 1.0)[:, None]
+    normals *= np.where(dot3(normals, dh) > 0, -1.0, 1.0)[:, None]
 
     linear = np.empty((n_rays, 3))
     sky = np.flatnonzero(~hit)
