@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from omnimask import viz
-from omnimask.data.synthworld import SynthWorldConfig, preview_grid, render_sample
+from omnimask.data.synthworld import SEMANTIC_CLASSES, SynthWorldConfig, preview_grid, render_sample
 from omnimask.data.synthworld.preview import COLUMNS, SEMANTIC_PALETTE, sample_cells
 
 
@@ -31,6 +31,7 @@ def test_normals_and_depth_colourise_as_documented():
 
 
 def test_labels_use_a_fixed_palette():
+    assert len(SEMANTIC_PALETTE) == len(SEMANTIC_CLASSES) and len({tuple(c) for c in SEMANTIC_PALETTE}) == 9
     ids = np.array([[0, 1], [2, 8]])
     np.testing.assert_array_equal(viz.colorize_labels(ids, SEMANTIC_PALETTE), SEMANTIC_PALETTE[ids])
     assert viz.colorize_labels(ids)[0, 0].tolist() == [0, 0, 0]

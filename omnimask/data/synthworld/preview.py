@@ -31,7 +31,6 @@ SEMANTIC_PALETTE: np.ndarray = np.array(
     ],
     dtype=np.uint8,
 )
-assert len(SEMANTIC_PALETTE) == len(SEMANTIC_CLASSES)
 
 COLUMNS: tuple[str, ...] = ("rgb", "det", "depth", "normal", "semseg", "instance", "edges")
 
