@@ -28,17 +28,33 @@ class VQModel(nn.Module):
     """Encoder half of every omnimask tokenizer: ``[cls_emb] → encoder → quant_proj → quantize``.
 
     Subclasses assign ``encoder`` (any module mapping (B, C, ...) to (B, D, ...)), ``quant_proj`` and
-    ``quantize`` in their constructor after calling ``super().__init__``.
+    ``quantize`` in their constructor after calling ``super().__init__``, or call
+    :meth:`init_vit_half` for the ViT encoder of the image tokenizers.
     """
 
     encoder: nn.Module
     quant_proj: nn.Module
     quantize: Quantizer
 
-    def __init__(self, *, num_labels: int | None = None, label_dim: int = 0) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.num_labels = num_labels
-        self.cls_emb = nn.Embedding(num_labels, label_dim) if num_labels else None
+        self.num_labels: int | None = None
+        self.cls_emb: nn.Embedding | None = None
+
+    def init_vit_half(self, cfg: ViTHalfConfig) -> None:
+        """Build ``cls_emb`` (segmentation), the ViT ``encoder``, ``quant_proj`` and ``quantize``."""
+        self.num_labels = cfg.num_labels
+        self.cls_emb = nn.Embedding(cfg.num_labels, cfg.in_channels) if cfg.num_labels else None
+        self.encoder = ViTEncoder(
+            in_channels=cfg.in_channels,
+            patch_size=cfg.patch_size,
+            image_size=cfg.image_size,
+            cfg=cfg.encoder,
+            patch_proj=cfg.patch_proj,
+            post_mlp=cfg.post_mlp,
+        )
+        self.quant_proj = nn.Conv2d(cfg.encoder.dim, cfg.latent_dim, 1)
+        self.quantize = build_quantizer(cfg.quantizer, cfg.latent_dim)
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """Class map (B, H, W) → embedded (B, C, H, W) for segmentation tokenizers; else unchanged."""
@@ -71,39 +87,50 @@ class VQModel(nn.Module):
 
 
 @dataclasses.dataclass(kw_only=True)
-class VQVAEConfig:
-    """Architecture of a :class:`SpatialVQVAE` (the released 4M ViT tokenizers by default).
+class ViTHalfConfig:
+    """The ViT encoder half shared by :class:`VQVAEConfig` and the DiVAE's config.
 
     Attributes:
         in_channels: encoder input channels (the class-embedding width when ``num_labels`` is set).
         num_labels: number of classes of a segmentation tokenizer (None otherwise).
         image_size: native resolution of the position tables (other sizes are interpolated).
-        decoder_image_size: native resolution of the decoder's table when it differs (None = same).
         patch_size: pixels per token side.
         patch_proj: strided patch projection (False for feature maps already on the token grid).
-        post_mlp: tanh post-MLP after encoder and decoder blocks.
+        post_mlp: tanh post-MLP after the transformer blocks.
         latent_dim: width Dq of the quantized latent.
-        encoder / decoder: ViT widths and depths.
+        encoder: ViT width and depth.
         quantizer: the bottleneck.
-        loss: reconstruction loss (see :mod:`omnimask.tokenizers.losses`).
     """
 
     in_channels: int = 3
     num_labels: int | None = None
     image_size: int = 224
-    decoder_image_size: int | None = None
     patch_size: int = 16
     patch_proj: bool = True
     post_mlp: bool = False
     latent_dim: int = 32
     encoder: ViTConfig = dataclasses.field(default_factory=ViTConfig)
-    decoder: ViTConfig = dataclasses.field(default_factory=ViTConfig)
     quantizer: QuantizerConfig = dataclasses.field(default_factory=QuantizerConfig)
-    loss: LossName = "mse"
 
     @property
     def out_channels(self) -> int:
+        """Decoder output channels: class logits for segmentation, the input channels otherwise."""
         return self.num_labels or self.in_channels
+
+
+@dataclasses.dataclass(kw_only=True)
+class VQVAEConfig(ViTHalfConfig):
+    """Architecture of a :class:`SpatialVQVAE` (the released 4M ViT tokenizers by default).
+
+    Attributes (beyond :class:`ViTHalfConfig`):
+        decoder_image_size: native resolution of the decoder's table when it differs (None = same).
+        decoder: ViT width and depth of the decoder.
+        loss: reconstruction loss (see :mod:`omnimask.tokenizers.losses`).
+    """
+
+    decoder_image_size: int | None = None
+    decoder: ViTConfig = dataclasses.field(default_factory=ViTConfig)
+    loss: LossName = "mse"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,18 +146,17 @@ class SpatialVQVAE(VQModel):
     """ViT VQ-VAE for one image-like modality or feature map (see module docstring)."""
 
     def __init__(self, cfg: VQVAEConfig) -> None:
-        super().__init__(num_labels=cfg.num_labels, label_dim=cfg.in_channels)
+        super().__init__()
         self.cfg = cfg
-        common = {"patch_size": cfg.patch_size, "patch_proj": cfg.patch_proj, "post_mlp": cfg.post_mlp}
-        self.encoder = ViTEncoder(in_channels=cfg.in_channels, image_size=cfg.image_size, cfg=cfg.encoder, **common)
-        self.quant_proj = nn.Conv2d(cfg.encoder.dim, cfg.latent_dim, 1)
-        self.quantize = build_quantizer(cfg.quantizer, cfg.latent_dim)
+        self.init_vit_half(cfg)
         self.post_quant_proj = nn.Conv2d(cfg.latent_dim, cfg.decoder.dim, 1)
         self.decoder = ViTDecoder(
             out_channels=cfg.out_channels,
+            patch_size=cfg.patch_size,
             image_size=cfg.decoder_image_size or cfg.image_size,
             cfg=cfg.decoder,
-            **common,
+            patch_proj=cfg.patch_proj,
+            post_mlp=cfg.post_mlp,
         )
 
     def decode_quant(self, quant: torch.Tensor) -> torch.Tensor:

@@ -18,14 +18,11 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from omnimask.tokenizers.diffusion.ddim import TimestepSpacing, ddim_sample
 from omnimask.tokenizers.diffusion.schedule import NoiseSchedule, PredictionType
 from omnimask.tokenizers.diffusion.unet import PatchedUNet, UNetConfig
-from omnimask.tokenizers.quantizers import QuantizerConfig, build_quantizer
-from omnimask.tokenizers.vit import ViTConfig, ViTEncoder
-from omnimask.tokenizers.vqvae import VQModel
+from omnimask.tokenizers.vqvae import ViTHalfConfig, VQModel
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -65,19 +62,10 @@ class DiffusionConfig:
 
 
 @dataclasses.dataclass(kw_only=True)
-class DiVAEConfig:
-    """Architecture of a :class:`DiVAE` (encoder fields as in :class:`~omnimask.tokenizers.vqvae.VQVAEConfig`)."""
+class DiVAEConfig(ViTHalfConfig):
+    """Architecture of a :class:`DiVAE`: the ViT encoder half plus the ``unet`` and ``diffusion`` settings."""
 
-    in_channels: int = 3
-    num_labels: int | None = None
-    image_size: int = 224
-    patch_size: int = 16
-    patch_proj: bool = True
-    post_mlp: bool = False
-    latent_dim: int = 32
-    encoder: ViTConfig = dataclasses.field(default_factory=ViTConfig)
     unet: UNetConfig = dataclasses.field(default_factory=UNetConfig)
-    quantizer: QuantizerConfig = dataclasses.field(default_factory=QuantizerConfig)
     diffusion: DiffusionConfig = dataclasses.field(default_factory=DiffusionConfig)
 
 
@@ -85,20 +73,10 @@ class DiVAE(VQModel):
     """ViT encoder + quantizer + diffusion UNet decoder (see module docstring)."""
 
     def __init__(self, cfg: DiVAEConfig) -> None:
-        super().__init__(num_labels=cfg.num_labels, label_dim=cfg.in_channels)
+        super().__init__()
         self.cfg = cfg
-        self.encoder = ViTEncoder(
-            in_channels=cfg.in_channels,
-            patch_size=cfg.patch_size,
-            image_size=cfg.image_size,
-            cfg=cfg.encoder,
-            patch_proj=cfg.patch_proj,
-            post_mlp=cfg.post_mlp,
-        )
-        self.quant_proj = nn.Conv2d(cfg.encoder.dim, cfg.latent_dim, 1)
-        self.quantize = build_quantizer(cfg.quantizer, cfg.latent_dim)
-        out_channels = cfg.num_labels or cfg.in_channels
-        self.decoder = PatchedUNet(image_channels=out_channels, cond_channels=cfg.latent_dim, cfg=cfg.unet)
+        self.init_vit_half(cfg)
+        self.decoder = PatchedUNet(image_channels=cfg.out_channels, cond_channels=cfg.latent_dim, cfg=cfg.unet)
         self.schedule = cfg.diffusion.schedule()
 
     def denoise(
