@@ -124,10 +124,15 @@ def torus_sdf(p: np.ndarray, major: float, minor: float) -> np.ndarray:
 
 
 def _torus(o: np.ndarray, d: np.ndarray, major: float, minor: float, steps: int = 64) -> np.ndarray:
-    # March only inside the bounding sphere ∩ the slab |y| <= minor. The SDF is exact, so a step
-    # never overshoots the first surface; marching stops within ``coarse`` of it, and Newton steps
-    # on the SDF along the ray then converge quadratically to the root.
-    s0, s1 = _quadratic(np.ones(len(o)), dot3(o, d), dot3(o, o) - (major + minor) ** 2)
+    # March only inside the bounding cylinder: |y| <= minor and x² + z² <= (major + minor)². The SDF
+    # is exact, so a step never overshoots the first surface; marching stops within ``coarse`` of it,
+    # and Newton steps on the SDF along the ray then converge quadratically to the root.
+    a = d[:, 0] ** 2 + d[:, 2] ** 2
+    c = o[:, 0] ** 2 + o[:, 2] ** 2 - (major + minor) ** 2
+    s0, s1 = _quadratic(a, o[:, 0] * d[:, 0] + o[:, 2] * d[:, 2], c)
+    vertical = a < 1e-12  # parallel to the axis: inside the cylinder all along, or never
+    s0 = np.where(vertical, np.where(c <= 0, -_INF, _INF), s0)
+    s1 = np.where(vertical, np.where(c <= 0, _INF, -_INF), s1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ya, yb = (-minor - o[:, 1]) / d[:, 1], (minor - o[:, 1]) / d[:, 1]
     slab_in = np.where(np.isnan(ya), -_INF, np.minimum(ya, yb))
