@@ -40,6 +40,8 @@ def _is_optional(tp: Any) -> tuple[bool, Any]:
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert ``value`` (parsed JSON or a raw string) to the annotated type ``tp``."""
+    if tp is Any:
+        return value
     optional, inner = _is_optional(tp)
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
         if optional:
@@ -47,8 +49,6 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"{key}: None is not allowed (expected {_type_name(tp)})")
     tp = inner
     origin = get_origin(tp)
-    if tp is Any:
-        return value
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value

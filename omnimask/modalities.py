@@ -149,6 +149,17 @@ def fourm7_modalities() -> ModalitySet:
     return {s.name: s for s in specs}
 
 
+def superres_modalities() -> ModalitySet:
+    """The 4M-7 set plus the 448-pixel modalities of the released super-resolution model."""
+    specs = dict(fourm7_modalities())
+    extra = [_pixels("rgb@448", 448, 16)] + [
+        _image_tokens(f"tok_{m}@448", specs[f"tok_{m}@224"].vocab_size, 448, 16, m)
+        for m in ("rgb", "depth", "normal", "semseg", "clip")
+    ]
+    specs.update({s.name: s for s in extra})
+    return specs
+
+
 def fourm21_modalities() -> ModalitySet:
     """The modalities of the released 4M-21 models (vocabularies and token counts as released)."""
     specs = dict(fourm7_modalities())
@@ -159,12 +170,11 @@ def fourm21_modalities() -> ModalitySet:
         _image_tokens("tok_sam_edge@224", 8192, 224, 16, "sam_edge"),
         _global("tok_dinov2_global", 8192, 16, "dinov2_global"),
         _global("tok_imagebind_global", 8192, 16, "imagebind_global"),
-        _sequence("sam_instance", RELEASED_TEXT_VOCAB, 256),
+        _sequence("sam_instance", RELEASED_TEXT_VOCAB, 290),
         _sequence("human_poses", RELEASED_TEXT_VOCAB, 275, max_length=263),
         _sequence("color_palette", RELEASED_TEXT_VOCAB, 23),
         _sequence("metadata", RELEASED_TEXT_VOCAB, 40),
-        _sequence("caption", RELEASED_TEXT_VOCAB, 256),
-        _sequence("t5_caption", RELEASED_TEXT_VOCAB, 256),
+        ModalitySpec(name="t5_caption", kind="embedding_sequence", num_tokens=77, input_dim=4096),
     ]
     specs.update({s.name: s for s in extra})
     return specs
@@ -199,6 +209,7 @@ def synthworld_modalities(resolution: int = 64, patch: int = 8, vocab: int = 512
 MODALITY_SETS = {
     "4m7": fourm7_modalities,
     "4m21": fourm21_modalities,
+    "4m7_sr448": superres_modalities,
     "synthworld": synthworld_modalities,
 }
 
