@@ -88,7 +88,8 @@ def compute_metadata(maps: dict, det: list[dict], caption: str) -> dict[str, flo
     """
     rgb = maps["rgb"].astype(np.float64)
     lum = luminance(rgb)
-    high, low = rgb.max(axis=-1), rgb.min(axis=-1)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    high, low = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)  # short-axis max is slow
     saturation = np.where(high > 0, 255.0 * (high - low) / np.maximum(high, 1.0), 0.0)
     valid = maps["depth"] > 0
     mean_normal = maps["normal"][valid].astype(np.float64).mean(axis=0) if valid.any() else np.zeros(3)

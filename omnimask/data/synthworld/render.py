@@ -101,8 +101,11 @@ def _shade(
         shiny[mine] = obj.material == "shiny"
 
     to_light = np.asarray(light.direction)
-    lit = ~_shadowed(scene, points, normals)
-    lambert = np.clip(normals @ to_light, 0.0, None) * lit
+    facing = normals @ to_light
+    lit = facing > 0  # surfaces turned away from the light need no shadow ray
+    towards = np.flatnonzero(lit)
+    lit[towards] = ~_shadowed(scene, points[towards], normals[towards])
+    lambert = np.clip(facing, 0.0, None) * lit
     ambient = light.ambient * (0.55 + 0.45 * normals[:, 1])  # more light from the sky than the floor
     color = albedo * (ambient[:, None] + light.intensity * lambert[:, None] * np.asarray(light.color))
 
