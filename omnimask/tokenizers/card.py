@@ -24,7 +24,7 @@ import torch
 from omnimask.config import from_dict, to_dict
 
 Layout = Literal["image", "labels", "vector"]
-Normalization = Literal["none", "mean_std", "depth_robust"]
+Normalization = Literal["identity", "mean_std", "depth_robust"]
 Output = Literal["values", "probabilities", "class_logits"]
 TokenizerKind = Literal["vqvae", "divae", "mlp_vqvae"]
 
@@ -47,7 +47,7 @@ class InputSpec:
         value_range: inclusive [low, high] of raw values (None = unchecked, either bound may be None);
             for labels [0, n−1].
         scale: raw values are multiplied by it first (1/255 for uint8 RGB).
-        normalization: ``none``; ``mean_std`` ((x·scale − mean) / std per channel); ``depth_robust``
+        normalization: ``identity``; ``mean_std`` ((x·scale − mean) / std per channel); ``depth_robust``
             (per image: x − μ over σ, μ and σ the mean and standard deviation of the valid values
             between the ``robust_quantiles``; invalid pixels become 0).
         mean, std: per-channel statistics for ``mean_std``.
@@ -60,7 +60,7 @@ class InputSpec:
     channels: int = 3
     value_range: tuple[float | None, float | None] | None = None
     scale: float = 1.0
-    normalization: Normalization = "none"
+    normalization: Normalization = "identity"
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     robust_quantiles: tuple[float, float] = (0.1, 0.9)

@@ -51,7 +51,7 @@ class _ViTTrunk(nn.Module):
         super().__init__()
         d = cfg.dim
         table = sincos_2d(native_grid[0], native_grid[1], d)
-        self.register_buffer("pos_emb", rearrange(table, "(h w) d -> 1 d h w", h=native_grid[0]))
+        self.register_buffer("pos_emb", rearrange(table, "(h w) d -> 1 d h w", h=native_grid[0]).contiguous())
         opts = BlockOptions(
             num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps
         )

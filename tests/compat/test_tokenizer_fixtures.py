@@ -5,6 +5,9 @@ is read off the case's own arrays and side-car settings, never from hard-coded c
 directory defaults to ``<repo>/../shared/fixtures/reference-4m`` and can be moved with
 ``OMNIMASK_REFERENCE_FIXTURES``; without it the tests skip. Tolerances (README §11): token ids
 identical; latents, quantized vectors, reconstructions, denoiser and DDIM outputs ≤ 1e-4 absolute.
+
+The last tests check the loader without the fixtures: a synthetic single-file release (config in the
+safetensors metadata) and the refusal of options omnimask does not implement.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from omnimask.compat.tokenizers import load_released_tokenizer, register_presets
+from omnimask.compat.tokenizers import config_from_release, load_released_tokenizer, register_presets
 from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.diffusion.ddim import ddim_timesteps
 from omnimask.tokenizers.diffusion.divae import DiVAE
 from omnimask.tokenizers.diffusion.unet import timestep_embedding
 from omnimask.tokenizers.vit import ViTDecoder, ViTEncoder
+from omnimask.tokenizers.vqvae import SpatialVQVAE
 
 ATOL = 1e-4
 REPO = Path(__file__).resolve().parents[2]
@@ -189,3 +194,69 @@ def test_both_layouts_load_identical_weights(name: str) -> None:
     ours, theirs = hub.model.state_dict(), single.model.state_dict()
     assert ours.keys() == theirs.keys()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+# ---- fixture-independent checks of the loader ---------------------------------------------------
+
+TINY_PRESETS = {
+    "_comment": "skipped",
+    "tiny_enc": {"class": "ViTEncoder", "dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 4.0, "qkv_bias": True,
+                 "norm_eps": 1e-6},
+    "tiny_dec": {"class": "ViTDecoder", "dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 4.0, "qkv_bias": True,
+                 "norm_eps": 1e-6},
+}  # fmt: skip
+TINY_RELEASE = {"image_size": 32, "n_channels": 8, "n_labels": 5, "enc_type": "tiny_enc", "dec_type": "tiny_dec",
+                "patch_size": 8, "post_mlp": True, "quant_type": "lucid", "codebook_size": 16, "latent_dim": 4,
+                "num_codebooks": 1, "norm_codes": True, "image_size_dec": None, "out_conv": False}  # fmt: skip
+
+
+def _to_reference_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k.replace("quantize.", "quantize._codebook.", 1) if k.startswith("quantize.") else k: v.half()
+            for k, v in state.items()}  # fmt: skip
+
+
+def test_single_file_release_with_metadata_config_loads(tmp_path):
+    assert register_presets(TINY_PRESETS) == ["tiny_enc", "tiny_dec"]
+    reference = config_from_release(TINY_RELEASE)
+    torch.manual_seed(0)  # parameter init only
+    source = SpatialVQVAE(reference).eval()
+    path = tmp_path / "semseg.safetensors"
+    save_file(_to_reference_keys(source.state_dict()), str(path), metadata={k: str(v) for k, v in TINY_RELEASE.items()})
+    tok = load_released_tokenizer(path)
+    assert (tok.card.modality, tok.card.output, tok.card.name, tok.card.source) == (
+        "semseg",
+        "class_logits",
+        "semseg",
+        "ml-4m release",
+    )
+    labels = torch.randint(0, 5, (1, 32, 32), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
+    source.load_state_dict({k: v.half().float() for k, v in source.state_dict().items()})  # the float16 round trip
+    with torch.no_grad():
+        assert torch.equal(tok.tokenize(labels), source.tokenize(labels).flatten(1))
+        assert torch.equal(tok.detokenize(tok.tokenize(labels)), source(labels).recon.argmax(1).to(torch.uint8))
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"norm_codes": False}, "Euclidean"),
+        ({"out_conv": True}, "out_conv"),
+        ({"quant_type": "fsq"}, "quant_type"),
+        ({"enc_type": "vit_xxl_enc"}, "register_presets"),
+        ({"dec_type": "tiny_enc", "beta_schedule": "linear"}, "not a ViT|patched-UNet"),
+    ],
+)
+def test_unsupported_release_options_are_refused(change, match):
+    register_presets(TINY_PRESETS)
+    with pytest.raises((ValueError, KeyError), match=match):
+        config_from_release({**TINY_RELEASE, **change})
+
+
+def test_bad_presets_and_missing_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="'class' must be one of"):
+        register_presets({"x": {"class": "ResNet"}})
+    with pytest.raises(FileNotFoundError, match="no tokenizer checkpoint"):
+        load_released_tokenizer(tmp_path / "absent.safetensors")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"no model\.safetensors"):
+        load_released_tokenizer(tmp_path)
