@@ -8,7 +8,7 @@ Prints, all measured in this one run:
 * the speed-up of SDPA attention (what omnimask uses) over an explicit-softmax baseline at the
   model's own attention shapes, forward + backward.
 
-Usage: ``python benchmarks/train_throughput.py [--recipe synth_tiny] [--steps 20] [--set key=value ...]``
+Usage: ``python -m benchmarks.train_throughput [--recipe synth_tiny] [--steps 20] [--set key=value ...]``
 """
 
 from __future__ import annotations
