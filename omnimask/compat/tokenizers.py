@@ -22,6 +22,7 @@ are refused with a clear error rather than loaded wrongly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -238,17 +239,25 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
 
 #: Raw input formats of the 4M modalities (what ``tokenize`` takes when loading with ``modality=``).
 RELEASED_INPUTS: dict[str, tuple[InputSpec, Output]] = {
+    # with undo_std the model maps ImageNet-standardised input to [-1, 1] itself: we feed [-1, 1] directly
     "rgb": (InputSpec(dtype="uint8", channels=3, value_range=(0, 255), scale=1 / 255, normalization="mean_std",
                       mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)), "values"),
-    "depth": (InputSpec(channels=1, value_range=(0.0, None), normalization="depth_robust",
-                        invalid_below=0.0), "values"),
+    # 4M standardises every depth pixel (no validity mask) after dividing 16-bit PNG depth by 65535
+    "depth": (InputSpec(channels=1, value_range=(0.0, None), normalization="depth_robust"), "values"),
+    # 4M feeds normals as RGB images normalised with mean = std = 0.5, i.e. unit vectors in [-1, 1]
     "normal": (InputSpec(channels=3, value_range=(-1.0, 1.0)), "values"),
 }  # fmt: skip
 
 
-def _default_input(cfg: TokenizerConfig, modality: str | None) -> tuple[str, InputSpec, Output]:
+#: ImageNet statistics: what a released RGB tokenizer without ``undo_std`` sees (4M's RGB pipeline).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _default_input(cfg: TokenizerConfig, modality: str | None, undo_std: bool) -> tuple[str, InputSpec, Output]:
     if modality in RELEASED_INPUTS:
         spec, output = RELEASED_INPUTS[modality]
+        if modality == "rgb" and not undo_std:  # the model itself takes ImageNet-standardised input
+            spec = dataclasses.replace(spec, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         return modality, spec, output
     if isinstance(cfg, MLPVQVAEConfig):
         return modality or "global_feature", InputSpec(layout="vector", channels=cfg.in_dim), "values"
@@ -270,8 +279,10 @@ def load_released_tokenizer(
 
     Args:
         path: the checkpoint directory or ``.safetensors`` file.
-        modality: ``rgb``, ``depth``, ``normal`` pick 4M's raw input format for the card; otherwise
-            the card is inferred (class maps for segmentation, vectors for MLP tokenizers, float maps).
+        modality: ``rgb`` (uint8 images; [-1, 1] model input with ``undo_std``, ImageNet-standardised
+            without), ``depth`` (metric depth, truncated standardisation), ``normal`` (unit vectors in
+            [-1, 1]) pick 4M's raw input format for the card; otherwise the card is inferred (class maps
+            for segmentation, vectors for MLP tokenizers, float maps).
         input: an explicit raw input format (overrides the inferred one).
         name: tokenizer name on the card (default: the directory / file stem).
         presets: extra architecture presets to register first (see :func:`register_presets`).
@@ -280,7 +291,7 @@ def load_released_tokenizer(
         register_presets(presets)
     ref, weights = read_release(path)
     cfg = config_from_release(ref)
-    modality_name, spec, output = _default_input(cfg, modality)
+    modality_name, spec, output = _default_input(cfg, modality, bool(ref.get("undo_std", False)))
     card = make_card(
         cfg, name=name or (Path(path).stem if Path(path).is_file() else Path(path).name), modality=modality_name,
         input=input or spec, output=output, source="ml-4m release",

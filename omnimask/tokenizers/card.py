@@ -48,8 +48,9 @@ class InputSpec:
             for labels [0, n−1].
         scale: raw values are multiplied by it first (1/255 for uint8 RGB).
         normalization: ``identity``; ``mean_std`` ((x·scale − mean) / std per channel); ``depth_robust``
-            (per image: x − μ over σ, μ and σ the mean and standard deviation of the valid values
-            between the ``robust_quantiles``; invalid pixels become 0).
+            (4M's truncated depth standardisation, per image: sort the valid values, keep those
+            between the ``robust_quantiles`` positions, x ← (x − mean)/√(var + 1e-6) with their mean
+            and unbiased variance; invalid pixels become 0).
         mean, std: per-channel statistics for ``mean_std``.
         robust_quantiles: trimming quantiles of ``depth_robust``.
         invalid_below: raw values ≤ this are invalid (no depth); None = all valid.
@@ -194,15 +195,15 @@ class TokenizerCard:
         x = raw.float().flatten(1) * self.input.scale
         valid = self.valid_mask(raw)
         valid = valid.flatten(1) if valid is not None else torch.ones_like(x, dtype=torch.bool)
-        quantiles = torch.tensor(self.input.robust_quantiles, device=x.device)
+        q_lo, q_hi = self.input.robust_quantiles
         mus, sigmas = torch.zeros(len(x), device=x.device), torch.ones(len(x), device=x.device)
         for i, (values, ok) in enumerate(zip(x, valid)):
-            v = values[ok]
-            if v.numel() == 0:  # nothing valid: leave the image as is
+            v = values[ok].sort().values
+            if v.numel() < 2:  # nothing to estimate a spread from: leave the image as is
                 continue
-            lo, hi = torch.quantile(v, quantiles)
-            trimmed = v[(v >= lo) & (v <= hi)]
-            mus[i], sigmas[i] = trimmed.mean(), trimmed.std(unbiased=False).clamp_min(1e-6)
+            trimmed = v[int(q_lo * v.numel()) : int(q_hi * v.numel())]
+            trimmed = trimmed if trimmed.numel() >= 2 else v
+            mus[i], sigmas[i] = trimmed.mean(), (trimmed.var() + 1e-6).sqrt()
         return mus, sigmas
 
     def normalize(self, raw: torch.Tensor | np.ndarray) -> torch.Tensor:
