@@ -42,6 +42,7 @@ class InputSpec:
 
     Attributes:
         layout: ``image`` (B, C, H, W), ``labels`` (B, H, W) integer class map, ``vector`` (B, C).
+        channels_last: ``image`` inputs (and outputs) are (B, H, W, C) instead.
         dtype: ``uint8``, ``float`` or ``int`` raw values.
         channels: C of ``image`` / ``vector`` layouts.
         value_range: inclusive [low, high] of raw values (None = unchecked, either bound may be None);
@@ -57,6 +58,7 @@ class InputSpec:
     """
 
     layout: Layout = "image"
+    channels_last: bool = False
     dtype: Literal["uint8", "float", "int"] = "float"
     channels: int = 3
     value_range: tuple[float | None, float | None] | None = None
@@ -137,12 +139,13 @@ class TokenizerCard:
 
     def _expected(self) -> str:
         spec = self.input
-        shape = {"image": f"(B, {spec.channels}, H, W)", "labels": "(B, H, W)", "vector": f"(B, {spec.channels})"}
+        image = f"(B, H, W, {spec.channels})" if spec.channels_last else f"(B, {spec.channels}, H, W)"
+        shape = {"image": image, "labels": "(B, H, W)", "vector": f"(B, {spec.channels})"}
         rng = f" with values {self._range_text()}" if spec.value_range else ""
         return f"a {spec.dtype} tensor {shape[spec.layout]}{rng}"
 
     def check(self, raw: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Validate a raw batch against the card and return it as a tensor.
+        """Validate a raw batch against the card and return it as a tensor (channels second).
 
         Raises:
             TokenizerInputError: wrong shape, dtype, channel count, size or value range; the message
@@ -153,8 +156,10 @@ class TokenizerCard:
             raise TokenizerInputError(f"{self.name}: expected {self._expected()}, got {type(raw).__name__}")
         spec, where = self.input, f"tokenizer {self.name!r} ({self.modality})"
         ndim = {"image": 4, "labels": 3, "vector": 2}[spec.layout]
-        if x.ndim != ndim or (spec.layout != "labels" and x.shape[1] != spec.channels):
+        channel_axis = -1 if spec.layout == "image" and spec.channels_last else 1
+        if x.ndim != ndim or (spec.layout != "labels" and x.shape[channel_axis] != spec.channels):
             raise TokenizerInputError(f"{where} takes {self._expected()}; got shape {tuple(x.shape)}")
+        x = torch.movedim(x, channel_axis, 1) if spec.layout != "labels" else x
         dtype_ok = {
             "uint8": x.dtype == torch.uint8,
             "float": x.is_floating_point(),
@@ -184,16 +189,25 @@ class TokenizerCard:
                 raise TokenizerInputError(f"{where} takes values {self._range_text()}; got [{lo:g}, {hi:g}]")
         return x
 
-    def valid_mask(self, raw: torch.Tensor) -> torch.Tensor | None:
+    def valid_mask(self, raw: torch.Tensor | np.ndarray) -> torch.Tensor | None:
         """(B, H, W) bool, True where the raw value is valid (None when every value is)."""
         if self.input.invalid_below is None or self.input.layout != "image":
             return None
-        return (raw > self.input.invalid_below).all(dim=1)
+        return self._valid(self.check(raw))
 
-    def robust_stats(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _valid(self, x: torch.Tensor) -> torch.Tensor | None:
+        """:meth:`valid_mask` of a checked (channels-second) batch."""
+        if self.input.invalid_below is None or self.input.layout != "image":
+            return None
+        return (x > self.input.invalid_below).all(dim=1)
+
+    def robust_stats(self, raw: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image (μ, σ), each (B,), of ``depth_robust`` normalisation (see :class:`InputSpec`)."""
-        x = raw.float().flatten(1) * self.input.scale
-        valid = self.valid_mask(raw)
+        return self._robust_stats(self.check(raw))
+
+    def _robust_stats(self, checked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = checked.float().flatten(1) * self.input.scale
+        valid = self._valid(checked)
         valid = valid.flatten(1) if valid is not None else torch.ones_like(x, dtype=torch.bool)
         q_lo, q_hi = self.input.robust_quantiles
         mus, sigmas = torch.zeros(len(x), device=x.device), torch.ones(len(x), device=x.device)
@@ -219,9 +233,9 @@ class TokenizerCard:
             std = torch.tensor(spec.std, dtype=out.dtype, device=out.device).reshape(shape)
             out = (out - mean) / std
         elif spec.normalization == "depth_robust":
-            mu, sigma = self.robust_stats(x)
+            mu, sigma = self._robust_stats(x)
             out = (out - mu.view(-1, 1, 1, 1)) / sigma.view(-1, 1, 1, 1)
-            valid = self.valid_mask(x)
+            valid = self._valid(x)
             if valid is not None:
                 out = out * valid[:, None]
         return out
@@ -245,17 +259,18 @@ class TokenizerCard:
             shape = (1, -1) + (1,) * (out.ndim - 2)
             out = out * torch.tensor(spec.std, device=out.device).reshape(shape)
             out = out + torch.tensor(spec.mean, device=out.device).reshape(shape)
-        elif spec.normalization == "depth_robust":
-            if depth_stats is None:
-                return out
+        elif spec.normalization == "depth_robust" and depth_stats is not None:
             mu, sigma = depth_stats
             out = out * sigma.view(-1, 1, 1, 1).to(out) + mu.view(-1, 1, 1, 1).to(out)
-        out = out / spec.scale
-        if spec.value_range is not None:
-            out = out.clamp(min=spec.value_range[0], max=spec.value_range[1])
-        if spec.dtype == "uint8":
-            return out.round().to(torch.uint8)
-        return out.round().long() if spec.dtype == "int" else out
+        if spec.normalization != "depth_robust" or depth_stats is not None:
+            out = out / spec.scale
+            if spec.value_range is not None:
+                out = out.clamp(min=spec.value_range[0], max=spec.value_range[1])
+            if spec.dtype == "uint8":
+                out = out.round().to(torch.uint8)
+            elif spec.dtype == "int":
+                out = out.round().long()
+        return torch.movedim(out, 1, -1) if spec.layout == "image" and spec.channels_last else out
 
     # ---- files ----------------------------------------------------------------------------------
     def to_json(self) -> str:

@@ -1,5 +1,6 @@
 """Tokenizer cards: input validation, normalisation round trips, checkpoints, card-driven tokenize."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -132,3 +133,15 @@ def test_unknown_card_key_is_refused():
     with pytest.raises(ConfigError, match="colour"):
         TokenizerCard.from_dict(data)
     assert np.isfinite(json.loads(rgb_tokenizer().card.to_json())["input"]["scale"])
+
+
+def test_channels_last_cards_take_and_return_hwc_images():
+    tok = rgb_tokenizer()
+    card = dataclasses.replace(tok.card, input=dataclasses.replace(RGB, channels_last=True))
+    hwc = ModalityTokenizer(tok.model, card)
+    raw = rgb_batch()
+    ids = hwc.tokenize(raw.permute(0, 2, 3, 1).numpy())
+    assert torch.equal(ids, tok.tokenize(raw))
+    assert torch.equal(hwc.detokenize(ids), tok.detokenize(ids).permute(0, 2, 3, 1))
+    with pytest.raises(TokenizerInputError, match=r"\(B, H, W, 3\)"):
+        hwc.tokenize(raw)
