@@ -39,3 +39,38 @@ def conditions() -> Batch:
         "rgb": full_condition(SPECS["rgb"], torch.randn(2, 3, 12, 12, generator=g)),
         "cap": full_condition(SPECS["cap"], ids, lengths),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny model with real tokenizers: pixels, a k-means semseg tokenizer and WordPiece text
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def text_tokenizer():
+    from omnimask.tokenizers.text import train_text_tokenizer
+
+    corpus = ["a red cube left of a blue sphere", "two green cones near a wall", "a small cube"] * 10
+    return train_text_tokenizer(corpus, 4400, class_names=["cube", "sphere", "cone"])
+
+
+@pytest.fixture(scope="session")
+def bundle(text_tokenizer):
+    """(model, tokenizers): rgb@16 pixels, tok_semseg@16 (3 classes, k-means), caption and det."""
+    from omnimask.tokenizers.bundle import MapTokenizer, SequenceTokenizer
+    from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
+
+    feats = torch.zeros(3, 3, 8, 8)
+    for c in range(3):
+        feats[c, c] = 1
+    semseg = MapTokenizer("semseg", KMeansPatchTokenizer.fit(feats, 8, 3, seed=0), num_classes=3)
+    v = text_tokenizer.vocab_size
+    specs = {
+        "rgb@16": ModalitySpec(name="rgb@16", kind="pixels", num_tokens=4, grid=(2, 2), patch_size=8),
+        "tok_semseg@16": ModalitySpec(name="tok_semseg@16", kind="image_tokens", vocab_size=3, num_tokens=4,
+                                      grid=(2, 2), patch_size=8, tokenizer="semseg"),
+        "caption": ModalitySpec(name="caption", kind="sequence", vocab_size=v, num_tokens=12, max_length=12),
+        "det": ModalitySpec(name="det", kind="sequence", vocab_size=v, num_tokens=24, max_length=24),
+    }
+    model = FourM(config_for_specs(specs, **{**ARCH, "encoder_depth": 1, "decoder_depth": 1})).eval()
+    tokenizers = {"tok_semseg@16": semseg, "caption": SequenceTokenizer("caption", text_tokenizer),
+                  "det": SequenceTokenizer("det", text_tokenizer)}
+    return model, tokenizers
