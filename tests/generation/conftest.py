@@ -14,7 +14,7 @@ SPECS = {
     "rgb": ModalitySpec(name="rgb", kind="pixels", num_tokens=9, grid=(3, 3), patch_size=4),
     "tok_a": ModalitySpec(name="tok_a", kind="image_tokens", vocab_size=24, num_tokens=9, grid=(3, 3), patch_size=4),
     "tok_b": ModalitySpec(name="tok_b", kind="image_tokens", vocab_size=20, num_tokens=9, grid=(3, 3), patch_size=4),
-    "cap": ModalitySpec(name="cap", kind="sequence", vocab_size=48, num_tokens=10, max_length=10),
+    "cap": ModalitySpec(name="cap", kind="sequence", vocab_size=240, num_tokens=10, max_length=10),
     "glob": ModalitySpec(name="glob", kind="global_tokens", vocab_size=12, num_tokens=3),
 }
 ARCH = {"size": None, "dim": 32, "encoder_depth": 2, "decoder_depth": 2, "num_heads": 2}
@@ -34,7 +34,7 @@ def model() -> FourM:
 def conditions() -> Batch:
     """B = 2: an RGB image and a short caption (``[EOS]``-terminated)."""
     g = torch.Generator().manual_seed(1)
-    ids, lengths = sequence_from_ids([[210 % 48, 20, 31], [40, 22]])
+    ids, lengths = sequence_from_ids([[210, 220, 231], [230, 222]])  # word pieces (ids >= 204)
     return {
         "rgb": full_condition(SPECS["rgb"], torch.randn(2, 3, 12, 12, generator=g)),
         "cap": full_condition(SPECS["cap"], ids, lengths),
