@@ -43,10 +43,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is Any:
         return value
     optional, inner = _is_optional(tp)
-    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+    if value is None:
         if optional:
             return None
         raise ConfigError(f"{key}: None is not allowed (expected {_type_name(tp)})")
+    if optional and isinstance(value, str) and value.lower() in ("none", "null"):
+        return None  # only an optional field reads the words as None; a Literal may mean the string
     tp = inner
     origin = get_origin(tp)
     if dataclasses.is_dataclass(tp):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import typing
 
 import pytest
 
@@ -76,3 +77,16 @@ def test_json_round_trip(tmp_path):
 def test_from_dict_rejects_unknown_keys():
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['extra'\] in optim"):
         from_dict(Run, {"optim": {"extra": 1}})
+
+
+@dataclasses.dataclass(kw_only=True)
+class Modes:
+    norm: typing.Literal["none", "mean_std"] = "mean_std"
+    limit: int | None = 3
+
+
+def test_none_words_mean_none_only_for_optional_fields():
+    cfg = apply_overrides(Modes(), ["norm=none", "limit=none"])
+    assert cfg.norm == "none" and cfg.limit is None
+    with pytest.raises(ConfigError, match="norm"):
+        apply_overrides(Modes(), ["norm=null"])
