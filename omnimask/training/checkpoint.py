@@ -9,6 +9,9 @@ A checkpoint directory holds
 * ``train_state.pt`` — optimizer, scheduler, step, samples consumed and RNG states; loadable with
   ``torch.load(weights_only=True)``, so opening an untrusted checkpoint runs no code.
 
+A distributed run writes the same layout (rank 0, from states gathered over the ranks; see
+:mod:`omnimask.training.distributed`), so a checkpoint resumes in any world size.
+
 Every file is written to a temporary name and renamed into place, and the directory itself is
 assembled under a temporary name, so an interrupted save never leaves a half-written checkpoint.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,17 @@ class TrainState:
     skipped_steps: int = 0
 
 
+@dataclasses.dataclass(frozen=True)
+class WeightsView:
+    """A model's configuration with a given (e.g. gathered) state dict, for :func:`save_pretrained`."""
+
+    config: Any
+    weights: dict[str, torch.Tensor]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.weights
+
+
 def save_checkpoint(
     directory: str | Path,
     model: FourM,
@@ -50,19 +65,26 @@ def save_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     state: TrainState | None = None,
     tokenizers: Path | None = None,
+    *,
+    weights: dict[str, torch.Tensor] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint directory atomically and return its path (``tokenizers``: a bundle to copy in)."""
+    """Write a checkpoint directory atomically and return its path (``tokenizers``: a bundle to copy in).
+
+    ``weights`` / ``optimizer_state`` replace ``model.state_dict()`` / ``optimizer.state_dict()`` when
+    given (a sharded run passes the gathered, single-process-layout states).
+    """
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_pretrained(model, tmp)
+    save_pretrained(model if weights is None else WeightsView(model.config, weights), tmp)  # type: ignore[arg-type]
     save_config(config, tmp / RUN_CONFIG_NAME)
     if tokenizers is not None:
         shutil.copytree(tokenizers, tmp / "tokenizers")
     if optimizer is not None:
         payload = {
-            "optimizer": optimizer.state_dict(),
+            "optimizer": optimizer_state if optimizer_state is not None else optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "state": dataclasses.asdict(state or TrainState()),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
@@ -77,12 +99,17 @@ def save_checkpoint(
     return directory
 
 
-def load_weights(directory: str | Path, model: FourM) -> FourM:
-    """Load ``model.safetensors`` of a checkpoint directory into ``model`` (in place, strict)."""
+def read_weights(directory: str | Path) -> dict[str, torch.Tensor]:
+    """The full state dict in ``model.safetensors`` of a checkpoint directory."""
     path = Path(directory) / WEIGHTS_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_NAME} in {directory}: is this an omnimask checkpoint directory?")
-    model.load_state_dict(load_file(str(path)), strict=True)
+    return load_file(str(path))
+
+
+def load_weights(directory: str | Path, model: FourM) -> FourM:
+    """Load ``model.safetensors`` of a checkpoint directory into ``model`` (in place, strict)."""
+    model.load_state_dict(read_weights(directory), strict=True)
     return model
 
 
@@ -90,13 +117,18 @@ def load_training_state(
     directory: str | Path,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    load_optimizer: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainState:
-    """Restore optimizer, scheduler and RNG states; return the counters."""
+    """Restore optimizer, scheduler and RNG states; return the counters.
+
+    ``load_optimizer`` loads the saved optimizer state instead of ``optimizer.load_state_dict`` (a
+    sharded run re-shards it).
+    """
     path = Path(directory) / STATE_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no {STATE_NAME} in {directory}: it holds weights only and cannot be resumed")
     payload = torch.load(path, weights_only=True)
-    optimizer.load_state_dict(payload["optimizer"])
+    (load_optimizer or optimizer.load_state_dict)(payload["optimizer"])
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])
     torch.set_rng_state(payload["rng"]["torch"])

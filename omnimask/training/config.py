@@ -16,11 +16,57 @@ from omnimask.model import ModelConfig
 from omnimask.training.optim import OptimConfig
 
 PRECISIONS = ("fp32", "bf16")
+STRATEGIES = ("auto", "none", "ddp", "fsdp")
+BACKENDS = ("auto", "gloo", "nccl")
+
+
+@dataclasses.dataclass(kw_only=True)
+class ParallelConfig:
+    """How a run spreads over processes (see :mod:`omnimask.training.distributed`).
+
+    Attributes:
+        strategy: ``auto`` (DDP when launched on several ranks, else nothing), ``none``, ``ddp`` or
+            ``fsdp`` (FSDP2 ``fully_shard`` per transformer block, then the root).
+        backend: process-group backend; ``auto`` = NCCL on GPUs, gloo on CPUs.
+        param_dtype / reduce_dtype: FSDP2 mixed precision (``fp32`` or ``bf16``): the dtype parameters
+            are gathered and computed in, and the dtype gradients are reduced in.
+        cpu_offload: FSDP2 keeps sharded parameters, gradients and optimizer state in CPU memory.
+        reshard_after_forward: FSDP2 frees gathered parameters after forward (less memory, one more
+            all-gather in backward).
+        activation_checkpointing: recompute each block's activations in backward.
+        compile: ``torch.compile`` each block (dynamic shapes).
+        find_unused_parameters: DDP tolerates modalities absent from a batch (needed with mixtures and
+            input-only modalities; turn off for a small speed-up when every modality is always used).
+        timeout_s: collective timeout.
+    """
+
+    strategy: str = "auto"
+    backend: str = "auto"
+    param_dtype: str = "fp32"
+    reduce_dtype: str = "fp32"
+    cpu_offload: bool = False
+    reshard_after_forward: bool = True
+    activation_checkpointing: bool = False
+    compile: bool = False
+    find_unused_parameters: bool = True
+    timeout_s: int = 1800
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"parallel.strategy: {self.strategy!r} is not one of {list(STRATEGIES)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"parallel.backend: {self.backend!r} is not one of {list(BACKENDS)}")
+        for name in ("param_dtype", "reduce_dtype"):
+            if getattr(self, name) not in PRECISIONS:
+                raise ConfigError(f"parallel.{name}: {getattr(self, name)!r} is not one of {list(PRECISIONS)}")
 
 
 @dataclasses.dataclass(kw_only=True)
 class TrainConfig:
     """One training run.
+
+    ``batch_size`` is per process and per micro-batch: a step sees ``batch_size · grad_accum ·
+    world_size`` samples (the global batch the learning rate scales with).
 
     The budget is ``steps`` optimizer steps, or — when ``tokens`` > 0 — as many steps as it takes to
     feed that many input + target tokens at the configured budgets (4M counts its 500B-token runs so).
@@ -33,6 +79,7 @@ class TrainConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     masking: MaskingConfig = dataclasses.field(default_factory=MaskingConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
     batch_size: int = 32
     grad_accum: int = 1
     steps: int = 1000
@@ -55,9 +102,13 @@ class TrainConfig:
         if self.steps < 1 and self.tokens <= 0:
             raise ConfigError("give a budget: steps >= 1 or tokens > 0")
 
-    def total_steps(self, tokens_per_sample: int) -> int:
+    def global_batch(self, world_size: int = 1) -> int:
+        """Samples per optimizer step over all ranks."""
+        return self.batch_size * self.grad_accum * world_size
+
+    def total_steps(self, tokens_per_sample: int, world_size: int = 1) -> int:
         """Optimizer steps of the run (from ``tokens`` when set, else ``steps``)."""
         if self.tokens > 0:
-            per_step = tokens_per_sample * self.batch_size * self.grad_accum
+            per_step = tokens_per_sample * self.global_batch(world_size)
             return max(1, math.ceil(self.tokens / per_step))
         return self.steps

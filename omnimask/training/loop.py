@@ -9,6 +9,11 @@ run restores weights, optimizer, scheduler and RNG state and continues at the sa
 stopped; k steps + resume + k steps equals 2k uninterrupted steps bit for bit. Ctrl-C saves a
 checkpoint and exits cleanly. A non-finite loss skips the step (logged); ``max_bad_steps``
 consecutive ones abort the run with a clear message.
+
+Under ``torchrun`` the same loop runs on every rank (:mod:`omnimask.training.distributed`): the model
+is wrapped by ``cfg.parallel``, each rank reads its own blocks of the global sample stream, losses and
+token counts are averaged / summed over ranks, and only rank 0 logs, shows progress and writes
+checkpoints (gathered into the single-process layout, so they load in any world size).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from omnimask.batch import Batch, batch_to
-from omnimask.training.checkpoint import TrainState, load_training_state, load_weights, save_checkpoint
+from omnimask.training import distributed
+from omnimask.training.checkpoint import TrainState, load_training_state, read_weights, save_checkpoint
 from omnimask.training.config import TrainConfig
 from omnimask.training.metrics import MetricsLog
 from omnimask.training.optim import build_optimizer, build_scheduler
@@ -73,17 +79,28 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, device: torch.device | str | None = None) -> None:
         self.cfg = cfg
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.dist = distributed.setup(cfg.parallel, device)
+        self.device = self.dist.device
         self.out_dir = Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg).to(self.device)
-        self.data = build_data(cfg)
-        global_batch = cfg.batch_size * cfg.grad_accum
-        self.total_steps = cfg.total_steps(self.data.tokens_per_sample)
-        self.optimizer = build_optimizer(self.model, cfg.optim, global_batch)
+        self.module = build_model(cfg).to(self.device)
+        self.model = distributed.parallelize(self.module, cfg.parallel, self.dist)
+        with distributed.main_process_first(self.dist):  # rank 0 writes any data cache, the others read it
+            self.data = build_data(cfg)
+        global_batch = cfg.global_batch(self.dist.world_size)
+        self.total_steps = cfg.total_steps(self.data.tokens_per_sample, self.dist.world_size)
+        self.optimizer = build_optimizer(self.module, cfg.optim, global_batch)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, self.total_steps, global_batch)
         self.state = TrainState()
         self.bad_in_a_row = 0
+
+    @property
+    def world_size(self) -> int:
+        return self.dist.world_size
+
+    def close(self) -> None:
+        """Leave the process group this trainer joined (a no-op for single-process runs)."""
+        distributed.teardown(self.dist)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -92,12 +109,32 @@ class Trainer:
     def resume(self, directory: str | Path | None = None) -> None:
         """Continue from a checkpoint directory (default: this run's latest)."""
         directory = Path(directory) if directory is not None else self.checkpoint_dir
-        load_weights(directory, self.model)
-        self.state = load_training_state(directory, self.optimizer, self.scheduler)
+        distributed.load_model_state(self.model, read_weights(directory))
+        self.state = load_training_state(
+            directory, self.optimizer, self.scheduler,
+            load_optimizer=lambda state: distributed.load_optimizer_state(self.model, self.optimizer, state),
+        )
 
     def save(self) -> Path:
-        return save_checkpoint(self.checkpoint_dir, self.model, self.cfg, self.optimizer, self.scheduler, self.state,
-                               tokenizers=self.data.tokenizer_dir)
+        """Write the checkpoint (sharded states are gathered first, so every rank calls this; rank 0 writes)."""
+        weights = distributed.full_model_state(self.model)
+        optimizer = distributed.full_optimizer_state(self.model, self.optimizer)
+        if self.dist.is_main:
+            save_checkpoint(self.checkpoint_dir, self.module, self.cfg, self.optimizer, self.scheduler, self.state,
+                            tokenizers=self.data.tokenizer_dir, weights=weights, optimizer_state=optimizer)
+        distributed.barrier()
+        return self.checkpoint_dir
+
+    def _reduce_metrics(self, loss: float, per_mod: dict[str, float]) -> tuple[float, dict[str, float]]:
+        """Average the step's loss and per-modality losses over ranks (every rank gets the same values)."""
+        if self.world_size == 1:
+            return loss, per_mod
+        names = self.module.output_modalities
+        values = torch.tensor([loss] + [per_mod.get(n, 0.0) for n in names] + [float(n in per_mod) for n in names],
+                              dtype=torch.float64, device=self.device)
+        values = distributed.all_reduce(values, "mean").tolist()
+        seen = values[1 + len(names):]
+        return values[0], {n: v for n, v, s in zip(names, values[1:1 + len(names)], seen) if s > 0}
 
     def train_step(self, micro_batches: list[Batch]) -> dict:
         """One optimizer step over ``grad_accum`` micro-batches; returns the step's metrics."""
@@ -107,24 +144,25 @@ class Trainer:
         timings = {"forward": 0.0, "backward": 0.0}
         loss_sum = 0.0
         per_mod: dict[str, float] = {}
-        for batch in micro_batches:
+        for i, batch in enumerate(micro_batches):
             batch = batch_to(batch, self.device)
             t0 = time.perf_counter()
-            with autocast_context(self.device, cfg.precision):
-                out = self.model(batch)
-            t1 = time.perf_counter()
-            (out.loss / len(micro_batches)).backward()
+            with distributed.gradient_sync(self.model, i == len(micro_batches) - 1):
+                with autocast_context(self.device, cfg.precision):
+                    out = self.model(batch)
+                t1 = time.perf_counter()
+                (out.loss / len(micro_batches)).backward()
             timings["forward"] += t1 - t0
             timings["backward"] += time.perf_counter() - t1
             loss_sum += float(out.loss.detach())
             for name, value in out.loss_per_modality.items():
                 per_mod[name] = per_mod.get(name, 0.0) + float(value.detach()) / len(micro_batches)
-        loss = loss_sum / len(micro_batches)
+        loss, per_mod = self._reduce_metrics(loss_sum / len(micro_batches), per_mod)
         t2 = time.perf_counter()
         finite = math.isfinite(loss)
         grad_norm = float("nan")
         if finite:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.clip_grad))
+            grad_norm = distributed.clip_grad_norm(self.model, cfg.optim.clip_grad)
             finite = math.isfinite(grad_norm)
         if finite:
             self.optimizer.step()
@@ -146,33 +184,39 @@ class Trainer:
     def run(self) -> TrainState:
         """Train until the step budget is spent; checkpoint on the way, at the end and on Ctrl-C."""
         cfg = self.cfg
+        main = self.dist.is_main
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        log = MetricsLog(self.out_dir, tensorboard=cfg.tensorboard)
-        stream = self.data.train_batches(start_sample=self.state.samples_seen, batch_size=cfg.batch_size)
+        log = MetricsLog(self.out_dir, tensorboard=cfg.tensorboard) if main else None
+        stream = self.data.train_batches(start_sample=self.state.samples_seen, batch_size=cfg.batch_size,
+                                         rank=self.dist.rank, world_size=self.world_size, grad_accum=cfg.grad_accum)
         bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train", unit="step",
-                   disable=not cfg.progress, dynamic_ncols=True)
+                   disable=not (cfg.progress and main), dynamic_ncols=True)
         try:
             while self.state.step < self.total_steps:
+                if self.world_size > 1:  # per-rank randomness (drop-path) that a resumed run repeats exactly
+                    torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank, self.state.step))
                 t0 = time.perf_counter()
                 micro = [next(stream) for _ in range(cfg.grad_accum)]
                 data_time = time.perf_counter() - t0
                 metrics = self.train_step(micro)
                 step_time = time.perf_counter() - t0
                 tokens = sum(count_target_tokens(b) + count_input_tokens(b) for b in micro)
+                tokens = round(float(distributed.all_reduce(torch.tensor(float(tokens), device=self.device), "sum")))
                 self.state.step += 1
-                self.state.samples_seen += cfg.batch_size * cfg.grad_accum
+                self.state.samples_seen += cfg.global_batch(self.world_size)
                 self.state.tokens_seen += tokens
                 metrics.update({"time/data": data_time, "tokens_per_s": tokens / step_time})
                 bar.update(1)
                 bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok_s=f"{metrics['tokens_per_s']:.0f}")
-                if self.state.step % cfg.log_every == 0 or self.state.step == self.total_steps:
+                if log is not None and (self.state.step % cfg.log_every == 0 or self.state.step == self.total_steps):
                     log.write({"step": self.state.step, "split": "train", "tokens": self.state.tokens_seen,
                                **{k: v for k, v in metrics.items() if not isinstance(v, bool)}})
                 if cfg.eval_every and (self.state.step % cfg.eval_every == 0 or self.state.step == self.total_steps):
                     val = evaluate(self.model, self.data.val_batches(cfg.batch_size, cfg.eval_batches),
                                    self.device, cfg.precision)
-                    log.write({"step": self.state.step, "split": "val", **val})
-                    bar.write(f"step {self.state.step}: val loss {val['loss']:.4f}")
+                    if log is not None:
+                        log.write({"step": self.state.step, "split": "val", **val})
+                        bar.write(f"step {self.state.step}: val loss {val['loss']:.4f}")
                 if cfg.save_every and self.state.step % cfg.save_every == 0:
                     self.save()
         except KeyboardInterrupt:
@@ -181,15 +225,22 @@ class Trainer:
             raise
         finally:
             bar.close()
-            log.close()
+            if log is not None:
+                log.close()
         self.save()
         return self.state
 
 
 def train(cfg: TrainConfig, resume: bool | str | Path = False, device: str | None = None) -> Trainer:
-    """Run a whole training job; ``resume=True`` continues from ``out_dir/checkpoint``."""
+    """Run a whole training job; ``resume=True`` continues from ``out_dir/checkpoint``.
+
+    Under ``torchrun`` every rank calls this; the process group is joined on entry and left on exit.
+    """
     trainer = Trainer(cfg, device=device)
-    if resume:
-        trainer.resume(None if resume is True else resume)
-    trainer.run()
+    try:
+        if resume:
+            trainer.resume(None if resume is True else resume)
+        trainer.run()
+    finally:
+        trainer.close()
     return trainer

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch.utils.data import DataLoader, Sampler
 
 from omnimask.batch import Batch
 from omnimask.config import to_dict
@@ -48,6 +49,41 @@ def _mask_one(raw: dict, rng: np.random.Generator, masker: Masker, specs: Mappin
     return masker(model_inputs(raw, specs), rng)
 
 
+class RankBlockSampler(Sampler[list[int]]):
+    """This rank's micro-batches of the global sample stream, the same blocks for any world size.
+
+    Micro-batch ``k`` of the run covers samples ``[start + k·b, start + (k+1)·b)``. An optimizer step
+    consumes ``world_size · grad_accum`` consecutive micro-batches and rank ``r`` takes the
+    ``grad_accum`` of them starting at ``r · grad_accum``. With one rank this is the plain consecutive
+    stream; and W ranks with accumulation A train on exactly the blocks (and, as every rank averages
+    its micro-batch losses, the gradient) of one process with accumulation W·A.
+    """
+
+    def __init__(self, batch_size: int, start_sample: int = 0, rank: int = 0, world_size: int = 1,
+                 grad_accum: int = 1, num_batches: int | None = None) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside a world of {world_size}")
+        self.batch_size, self.start, self.rank = batch_size, start_sample, rank
+        self.world, self.accum, self.num_batches = world_size, grad_accum, num_batches
+
+    def block(self, k: int) -> int:
+        """Global micro-batch index of this rank's ``k``-th micro-batch."""
+        step, micro = divmod(k, self.accum)
+        return step * self.world * self.accum + self.rank * self.accum + micro
+
+    def __iter__(self) -> Iterator[list[int]]:
+        k = 0
+        while self.num_batches is None or k < self.num_batches:
+            first = self.start + self.block(k) * self.batch_size
+            yield list(range(first, first + self.batch_size))
+            k += 1
+
+    def __len__(self) -> int:
+        if self.num_batches is None:
+            raise TypeError("an endless sampler has no length")
+        return self.num_batches
+
+
 @dataclasses.dataclass
 class TrainingData:
     """Training and validation streams of masked, collated batches."""
@@ -70,10 +106,15 @@ class TrainingData:
     def _collate(self, items: list) -> Batch:
         return collate(items, self.specs)
 
-    def train_batches(self, start_sample: int, batch_size: int) -> Iterator[Batch]:
-        """Endless training batches from global sample ``start_sample`` on."""
+    def train_batches(self, start_sample: int, batch_size: int, rank: int = 0, world_size: int = 1,
+                      grad_accum: int = 1) -> Iterator[Batch]:
+        """Endless training micro-batches of ``rank`` from global sample ``start_sample`` on (see
+        :class:`RankBlockSampler`)."""
         ds = self._dataset(self.train_source, self.seed, shuffle=True)
-        return batches(ds, self._collate, batch_size, start_sample, num_workers=self.num_workers)
+        sampler = RankBlockSampler(batch_size, start_sample, rank, world_size, grad_accum)
+        workers = self.num_workers
+        return iter(DataLoader(ds, batch_sampler=sampler, collate_fn=self._collate, num_workers=workers,
+                               prefetch_factor=4 if workers else None))
 
     def val_batches(self, batch_size: int, num_batches: int) -> Iterator[Batch]:
         """The same fixed validation batches every time (empty without a validation source)."""
