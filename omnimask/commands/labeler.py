@@ -1,0 +1,113 @@
+"""``omnimask labeler ACTION``: feature labelers (MiniCLIP and user-registered networks).
+
+* ``train-miniclip`` — train MiniCLIP contrastively on SynthWorld RGB–caption pairs and write
+  ``model.safetensors`` + ``config.json`` into ``--out``; the defaults reproduce the checkpoint shipped
+  in ``omnimask/assets/miniclip``.
+* ``info`` — list the registered labelers and describe one (default: the shipped MiniCLIP).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _register_train_miniclip(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "train-miniclip",
+        help="train MiniCLIP on SynthWorld (reproduces the shipped checkpoint)",
+        description=(
+            "Render --num SynthWorld scenes at 64 px with several captions each, train MiniCLIP (a tiny "
+            "ViT + text transformer) with the symmetric InfoNCE loss for --steps steps, score caption<->image "
+            "retrieval on held-out scenes, and write OUT/model.safetensors and OUT/config.json."
+        ),
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    p.add_argument("--num", type=int, default=None, help="training scenes (default: the shipped run's)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the shipped run's)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation / batch-order seed (default 0)")
+    p.add_argument("--data-seed", type=int, default=0, help="SynthWorld world seed (default 0)")
+    p.add_argument("--batch-size", type=int, default=None, help="pairs per step (default: the shipped run's)")
+    p.add_argument("--eval-num", type=int, default=None, metavar="N",
+                   help="held-out scenes for the retrieval score, a multiple of 100 (0 skips it)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: bit-reproducible, and kind to a shared machine)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train_miniclip)
+
+
+def _register_info(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser("info", help="list labelers and describe one")
+    p.add_argument("name", nargs="?", default="miniclip", help="registered labeler name (default miniclip)")
+    p.add_argument("--path", type=Path, default=None, metavar="DIR", help="local weights (default: the loader's)")
+    p.set_defaults(func=_info)
+
+
+#: The ``labeler`` actions, in the order ``--help`` lists them.
+ACTIONS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "train-miniclip": _register_train_miniclip,
+    "info": _register_info,
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``omnimask labeler`` and its actions."""
+    parser = subparsers.add_parser("labeler", help="feature labelers (MiniCLIP)", description=__doc__.split("\n")[0])
+    actions = parser.add_subparsers(dest="labeler_action", metavar="ACTION", required=True)
+    for add in ACTIONS.values():
+        add(actions)
+
+
+def _train_miniclip(args: argparse.Namespace) -> int:
+    import torch
+
+    from omnimask.config import ConfigError
+    from omnimask.data.labelers.miniclip_labeler import save_miniclip
+    from omnimask.data.labelers.miniclip_train import MiniClipTrainConfig, train_miniclip
+
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    given = {"num": args.num, "steps": args.steps, "batch_size": args.batch_size, "eval_num": args.eval_num}
+    try:
+        cfg = MiniClipTrainConfig(
+            seed=args.seed, data_seed=args.data_seed, **{k: v for k, v in given.items() if v is not None}
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    command = (
+        f"omnimask labeler train-miniclip --out DIR --num {cfg.num} --steps {cfg.steps} --seed {cfg.seed} "
+        f"--data-seed {cfg.data_seed} --batch-size {cfg.batch_size} --threads {args.threads}"
+    )
+    result = train_miniclip(cfg, progress=not args.quiet)
+    out = save_miniclip(
+        result.model, result.vocab, args.out, training={"command": command, **result.training}, metrics=result.metrics
+    )
+    size = (out / "model.safetensors").stat().st_size
+    print(f"wrote {out} ({size / 1e6:.2f} MB weights, {len(result.vocab)} words); wall {result.training['wall_s']}")
+    print(f"final loss {result.training['final_loss']:.3f}")
+    for key, value in result.metrics.items():
+        if key != "pool":
+            chance = int(key.rsplit("@", 1)[1]) / cfg.eval_pool
+            print(f"  {key:<20} {value:.3f}   (chance {chance:.3f} among {cfg.eval_pool})")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from omnimask.data.labelers.miniclip_labeler import card_of
+    from omnimask.data.labelers.registry import available_labelers, load_labeler
+
+    print(f"registered labelers: {', '.join(available_labelers())}")
+    labeler = load_labeler(args.name, args.path)
+    print(f"{args.name}: patch features C={labeler.feature_dim}, global embedding E={labeler.embedding_dim}")
+    if args.name == "miniclip":
+        card = card_of(args.path)
+        params = sum(p.numel() for p in labeler.model.parameters())
+        print(f"  weights: {args.path or 'shipped (omnimask/assets/miniclip)'}, {params} parameters")
+        print(f"  input: {card.input}")
+        print(f"  outputs: {card.outputs}")
+        print(f"  made by: {card.training.get('command', '?')}")
+        for key, value in card.metrics.items():
+            print(f"  {key}: {value:.3f}")
+    return 0
