@@ -78,7 +78,8 @@ def raw_condition(spec: ModalitySpec, value: Any, tokenizer: Any | None) -> Moda
         else:
             if tokenizer is None:
                 raise ValueError(f"{spec.name}: a raw value needs a tokenizer; pass tokenizers={{{spec.name!r}: ...}}")
-            rows = tokenizer.tokenize([value])
+            # a bundle's SequenceTokenizer serialises structured values; a bare TextTokenizer encodes text
+            rows = tokenizer.tokenize([value]) if hasattr(tokenizer, "tokenize") else [tokenizer.encode(str(value))]
         tensor, lengths = sequence_from_ids(rows)
         if tensor.shape[1] > spec.num_tokens:
             raise ValueError(f"{spec.name}: {tensor.shape[1]} tokens exceed the modality's {spec.num_tokens}")

@@ -1,6 +1,7 @@
 """The sampler: run a :class:`~omnimask.generation.plan.Plan` on a model, from conditions to outputs.
 
-``Sampler(model).generate(conditions, plan, seed)`` sets up every target that the conditions do
+``Sampler(model).generate(conditions, plan, seed)`` (conditions tokenized, or raw values with the
+sampler's ``tokenizers``) sets up every target that the conditions do
 not already hold (an empty target, README §8.2; a target given with some tokens kept is completed
 around them — in-painting), then runs each plan iteration with its strategy and guidance, and
 returns the final state with a record per iteration. :meth:`Sampler.iterate` yields the state
@@ -25,12 +26,14 @@ while other rows continue (we cut each row at its stop token; equal for B = 1).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from omnimask.batch import Batch, batch_size, batch_to
+from omnimask.batch import Batch, ModalityBatch, batch_size, batch_to
+from omnimask.generation.conditions import build_conditions
 from omnimask.generation.guidance import Logits
 from omnimask.generation.plan import Iteration, Plan
 from omnimask.generation.predictor import ModelRunner
@@ -86,11 +89,14 @@ class Sampler:
         quirks: reference-compatibility switches.
         progress: show a progress bar over iterations.
         diagnostics: record candidate tokens and argmax margins in every :class:`StepRecord`.
+        tokenizers: modality -> tokenizer, so that conditions may be given raw (an image path, a
+            caption string, a box list …; see :mod:`omnimask.generation.conditions`).
     """
 
     def __init__(self, model: FourM, *, fast: bool = True, quirks: Quirks = Quirks(), progress: bool = False,
-                 diagnostics: bool = False) -> None:
+                 diagnostics: bool = False, tokenizers: Mapping[str, Any] | None = None) -> None:
         self.model = model.eval()
+        self.tokenizers = dict(tokenizers or {})
         self.runner = ModelRunner(model, batch_views=fast, kv_cache=fast)
         self.quirks = quirks
         self.progress = progress
@@ -100,15 +106,21 @@ class Sampler:
     def device(self) -> torch.device:
         return self.model.mask_token.device
 
-    def prepare(self, conditions: Batch, plan: Plan) -> Batch:
-        """The initial state: ``conditions`` plus an empty target for every plan target they lack."""
+    def prepare(self, conditions: Mapping[str, Any], plan: Plan) -> Batch:
+        """The initial state: ``conditions`` plus an empty target for every plan target they lack.
+
+        A condition is a :class:`~omnimask.batch.ModalityBatch` or a raw value (tokenized here).
+        """
         if not conditions:
             raise ValueError("generation needs at least one condition (or a partially given target)")
         specs = self.model.specs
         unknown = [m for m in conditions if m not in specs]
         if unknown:
             raise ValueError(f"conditions {unknown} are not modalities of this model ({sorted(specs)})")
-        state = batch_to(dict(conditions), self.device)
+        raw = {m: v for m, v in conditions.items() if not isinstance(v, ModalityBatch)}
+        state = {m: v for m, v in conditions.items() if isinstance(v, ModalityBatch)}
+        state.update(build_conditions(raw, specs, self.tokenizers))
+        state = batch_to({m: state[m] for m in conditions}, self.device)
         b = batch_size(state)
         for step in plan.steps:
             if step.target not in self.model.output_modalities:
@@ -125,7 +137,7 @@ class Sampler:
         return {t: int(state[t].target_keep.sum(1).max()) for t in plan.targets}
 
     @torch.no_grad()
-    def iterate(self, conditions: Batch, plan: Plan, seed: int = 0) -> Iterator[GenerationStep]:
+    def iterate(self, conditions: Mapping[str, Any], plan: Plan, seed: int = 0) -> Iterator[GenerationStep]:
         """Yield the state after every iteration of ``plan`` (the last one is the result)."""
         state = self.prepare(conditions, plan)
         iterations = plan.iterations(self._totals(state, plan))
@@ -155,7 +167,7 @@ class Sampler:
             out[target] = out[target].replace(input_keep=torch.zeros_like(out[target].input_keep))
         return out
 
-    def generate(self, conditions: Batch, plan: Plan, seed: int = 0) -> Generation:
+    def generate(self, conditions: Mapping[str, Any], plan: Plan, seed: int = 0) -> Generation:
         """Run the whole plan; see :class:`Generation`."""
         state, records = None, []
         for step in self.iterate(conditions, plan, seed):

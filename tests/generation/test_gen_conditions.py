@@ -124,3 +124,13 @@ def test_metadata_steering():
     steered = with_metadata(raw, brightness=0.8, colorfulness=0.5)
     assert steered["metadata"] == {"brightness": 0.8, "colorfulness": 0.5}
     assert raw["metadata"] == {"brightness": 0.2}
+
+
+def test_sampler_takes_raw_conditions_with_its_tokenizers(bundle):
+    model, toks = bundle
+    raw = {"rgb@16": image(3)[:16, :16], "caption": "a red cube"}
+    plan = Plan((Step(target="tok_semseg@16", scheme="roar", num_steps=2, temperature=1.0),))
+    direct = Sampler(model, tokenizers=toks).generate(raw, plan, seed=4)
+    tokenized = Sampler(model).generate(build_conditions(raw, model.specs, toks), plan, seed=4)
+    assert torch.equal(direct.tokens("tok_semseg@16"), tokenized.tokens("tok_semseg@16"))
+    assert list(direct.state) == ["rgb@16", "caption", "tok_semseg@16"]
