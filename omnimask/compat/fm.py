@@ -22,7 +22,7 @@ sequence layout is the same).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +152,20 @@ def fm_config(
     ref: Mapping[str, Any],
     state: Mapping[str, torch.Tensor],
     specs: Mapping[str, ModalitySpec] | None = None,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
     **fields: Any,
 ) -> ModelConfig:
-    """The omnimask ModelConfig of a reference checkpoint (modalities written out in full)."""
+    """The omnimask ModelConfig of a reference checkpoint (modalities written out in full).
+
+    ``inputs`` / ``outputs`` keep only some of the checkpoint's modalities (the others' embeddings
+    and output heads are then never built or loaded: a run that needs RGB→depth skips the rest).
+    """
     arch = _infer_arch(ref, state)
     registry = fourm21_modalities()
     given = dict(specs or {})
-    inputs, outputs = list(ref["domains_in"]), list(ref["domains_out"])
+    inputs = _subset(list(ref["domains_in"]), inputs, "inputs")
+    outputs = _subset(list(ref["domains_out"]), outputs, "outputs")
     resolved: dict[str, ModalitySpec] = {}
     for name in dict.fromkeys(inputs + outputs):
         base = given.get(name) or registry.get(name)
@@ -168,6 +175,15 @@ def fm_config(
             )
         resolved[name] = base if name in given else _infer_spec(name, base, state)
     return config_for_specs(resolved, inputs, outputs, size=None, **arch, **fields)
+
+
+def _subset(available: list[str], wanted: Sequence[str] | None, role: str) -> list[str]:
+    if wanted is None:
+        return available
+    unknown = [m for m in wanted if m not in available]
+    if unknown:
+        raise ConfigError(f"{role} {unknown} are not in this checkpoint; it has {available}")
+    return list(wanted)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +200,11 @@ def convert_state_dict(
     expected = model.state_dict()
     ours: dict[str, torch.Tensor] = {}
     tables: dict[str, torch.Tensor] = {}
+    sides = {"encoder_embeddings": set(model.input_modalities), "decoder_embeddings": set(model.output_modalities)}
     for key, value in state.items():
+        side = key.split(".")[0]
+        if side in sides and _modality_of(key) not in sides[side]:
+            continue  # a modality this model was built without
         value = value.to(torch.float32) if value.is_floating_point() else value
         if key.endswith(".mod_emb"):
             new = f"mod_emb.{_modality_of(key)}"
@@ -212,17 +232,27 @@ def convert_state_dict(
     return ours, tables
 
 
-def load_fm(path: str | Path, *, specs: Mapping[str, ModalitySpec] | None = None, **fields: Any) -> FourM:
-    """Load a released 4M checkpoint (directory or ``.safetensors`` file) as a float32 FourM.
+def load_fm(
+    path: str | Path,
+    *,
+    specs: Mapping[str, ModalitySpec] | None = None,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    dtype: torch.dtype = torch.float32,
+    **fields: Any,
+) -> FourM:
+    """Load a released 4M checkpoint (directory or ``.safetensors`` file) as a FourM.
 
     Args:
         path: checkpoint directory (``config.json`` + ``model.safetensors``) or the weights file.
         specs: specs for modalities missing from (or wrong in) the 4M-21 registry; used as given.
+        inputs / outputs: load only these modalities' embeddings and heads (default: all of them).
+        dtype: parameter dtype after loading (``torch.bfloat16`` halves the memory).
         fields: further ModelConfig fields, e.g. ``loss_denominator="all_present"`` to reproduce the
             reference loss exactly.
     """
     ref, state = read_fm_checkpoint(path)
-    model = FourM(fm_config(ref, state, specs, **fields))
+    model = FourM(fm_config(ref, state, specs, inputs, outputs, **fields))
     ours, tables = convert_state_dict(model, state)
     missing = sorted(set(model.state_dict()) - set(ours))
     if missing:
@@ -236,7 +266,7 @@ def load_fm(path: str | Path, *, specs: Mapping[str, ModalitySpec] | None = None
                     f"{where}.pos_emb: stored {tuple(table.shape)} vs model {tuple(adapter.pos_emb.shape)}"
                 )
             adapter.pos_emb.copy_(table)  # the reference's own float32 table, bit for bit
-    return model.eval()
+    return model.to(dtype).eval()
 
 
 # ---------------------------------------------------------------------------------------------
