@@ -14,7 +14,7 @@ from omnimask import __version__
 from omnimask.config import ConfigError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "synth", "train", "generate", "tokenizer")
+COMMANDS: tuple[str, ...] = ("demo", "synth", "train", "generate", "tokenizer", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:
