@@ -6,7 +6,7 @@ import dataclasses
 
 from omnimask.config import ConfigError
 
-SOURCES = ("synth", "synth_live", "store")
+SOURCES = ("synth", "synth_live", "store", "shards")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -17,7 +17,15 @@ class DataConfig:
         ``synth``: SynthWorld scenes ``0 .. num_train-1`` (seed ``synth_seed``), rendered and tokenized
             once at start-up into an in-memory pre-tokenized store (cached under ``<out_dir>/data``);
         ``synth_live``: the same scenes rendered and tokenized on the fly in the loader workers;
-        ``store``: a pre-tokenized store written by ``omnimask pretokenize`` at ``path``.
+        ``store``: a pre-tokenized store written by ``omnimask pretokenize`` at ``path``;
+        ``shards``: per-modality tar shard sets written by ``omnimask shard`` (``path/train``,
+            optional ``path/val``), streamed from a folder, any fsspec URL (``s3://bucket/data``) or a
+            ``pipe:`` command with a ``{file}`` placeholder (``pipe:aws s3 cp s3://bucket/data/{file} -``).
+
+    Mixtures: ``paths`` (instead of ``path``) names several stores or shard datasets; each sample is
+    drawn from one of them with probability ``weights`` (default equal). Validation and tokenizers
+    come from the first. Shard streams draw shards with replacement (``resampled``) and shuffle
+    through a buffer of ``shuffle_buffer`` samples per loader worker.
 
     Image tokenizers: ``kmeans`` fits the k-means stand-in on ``fit_samples`` training scenes;
     otherwise ``tokenizers`` names a folder with one tokenizer checkpoint per modality. The text
@@ -35,11 +43,26 @@ class DataConfig:
     fit_samples: int = 256
     text_tokenizer: str = ""
     num_workers: int = 0
+    paths: list[str] = dataclasses.field(default_factory=list)
+    weights: list[float] = dataclasses.field(default_factory=list)
+    resampled: bool = True
+    shuffle_buffer: int = 1000
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ConfigError(f"data.source: {self.source!r} is not one of {list(SOURCES)}")
-        if self.source == "store" and not self.path:
-            raise ConfigError("data.source=store needs data.path=<folder written by omnimask pretokenize>")
+        if self.source in ("store", "shards"):
+            if bool(self.path) == bool(self.paths):
+                writer = "omnimask pretokenize" if self.source == "store" else "omnimask shard"
+                raise ConfigError(f"data.source={self.source} needs data.path=<folder written by {writer}> "
+                                  "or data.paths=[several, to mix] (not both)")
+        elif self.paths:
+            raise ConfigError(f"data.paths mixes stores or shard sets; data.source={self.source} takes none")
+        if self.weights and len(self.weights) != len(self.paths):
+            raise ConfigError(f"data.weights has {len(self.weights)} entries for {len(self.paths)} data.paths")
+        if any(w < 0 for w in self.weights) or (self.weights and sum(self.weights) <= 0):
+            raise ConfigError(f"data.weights must be >= 0 and not all 0, got {self.weights}")
+        if self.shuffle_buffer < 0:
+            raise ConfigError(f"data.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
         if self.num_train < 1 or self.num_val < 0:
             raise ConfigError("data.num_train must be >= 1 and data.num_val >= 0")

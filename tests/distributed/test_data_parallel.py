@@ -55,7 +55,7 @@ def _weights(out_dir):
 def _assert_close_states(a, b, atol):
     assert a.keys() == b.keys()
     for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=atol, msg=k)
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=atol, msg=lambda m, k=k: f"{k}: {m}")
 
 
 def _check_matches_single(tiny_run, tmp_path, strategy, run_ranks):
