@@ -9,20 +9,17 @@ without it these tests skip. Tolerances are the fixture README's (section 11).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_paths import FIXTURES, SKIP_REASON
 
 from omnimask.compat import batch_from_reference, load_fm, read_fm_checkpoint, read_metadata_config
 from omnimask.model import FourM, Queries
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", REPO.parent / "shared" / "fixtures" / "reference-4m"))
-SKIP_REASON = f"reference fixtures not found at {FIXTURES} (set OMNIMASK_REFERENCE_FIXTURES)"
 FORWARD_CASES = sorted((FIXTURES / "cases").glob("forward_*.npz")) if FIXTURES.is_dir() else []
 
 

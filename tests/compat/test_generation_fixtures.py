@@ -16,20 +16,17 @@ per guidance view, no KV cache) and must give the same tokens.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_paths import FIXTURES, SKIP_REASON
 
 from omnimask.compat import batch_from_reference, load_fm
 from omnimask.generation import Quirks, Sampler, plan_from_released_settings, plan_from_schedule, plan_to_schedule
 from omnimask.generation.state import emptied
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", REPO.parent / "shared" / "fixtures" / "reference-4m"))
-SKIP_REASON = f"reference fixtures not found at {FIXTURES} (set OMNIMASK_REFERENCE_FIXTURES)"
 CASES = sorted((FIXTURES / "cases").glob("generate_*.npz")) if FIXTURES.is_dir() else []
 QUIRKS = Quirks(ar_target_keep_is_input_keep=True, multi_guided_final_inputs_off=True)
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_paths import FIXTURES
 from safetensors.torch import save_file
 
 from omnimask.compat.tokenizers import config_from_release, load_released_tokenizer, register_presets
@@ -32,8 +32,7 @@ from omnimask.tokenizers.vit import ViTDecoder, ViTEncoder
 from omnimask.tokenizers.vqvae import SpatialVQVAE
 
 ATOL = 1e-4
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", REPO.parent / "shared" / "fixtures" / "reference-4m"))
+
 CASES = sorted((FIXTURES / "cases").glob("tokenizer_*.json")) if FIXTURES.is_dir() else []
 _RESIZED = re.compile(r"^(encoder|decoder)\.pos_emb_resized_(\d+)x(\d+)$")
 

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_paths import FIXTURES
 
 from omnimask.nn import resize_grid_table, sincos_1d, sincos_2d
-
-
-def fixture_dir() -> Path:
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "reference-4m"
-    return Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", default))
 
 
 def test_1d_rows_are_sines_then_cosines():
@@ -52,7 +46,7 @@ def test_resize_identity_and_shape():
 
 
 def test_tables_match_reference_fixture():
-    path = fixture_dir() / "cases" / "posemb.npz"
+    path = FIXTURES / "cases" / "posemb.npz"
     if not path.exists():
         pytest.skip(f"reference fixtures not found at {path} (set OMNIMASK_REFERENCE_FIXTURES)")
     ref = np.load(path)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_paths import FIXTURES
 
 from omnimask.tokenizers.text import (
     Box,
@@ -53,8 +51,6 @@ def test_non_text_input_is_a_warning(parse):
         assert result.items == [] and len(result.warnings) == 1
 
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", REPO.parent / "shared/fixtures/reference-4m"))
 
 SAMPLES = {
     "det": (serialize_det([Box("dining table", (0.0, 0.6, 1.0, 1.0)), Box("cat", (0.2, 0.2, 0.8, 0.7))]),

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_paths import FIXTURES
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 
 from omnimask.tokenizers.text import COCO_CLASS_NAMES, TextLayoutError, TextTokenizer, parse_det
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", REPO.parent / "shared/fixtures/reference-4m"))
 RELEASED = FIXTURES / "text_tokenizer.json"
 
 needs_fixtures = pytest.mark.skipif(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import types
-from pathlib import Path
 
 import pytest
+from reference_paths import FIXTURES
 
 from omnimask.commands import tokenizer as tokenizer_command
 from omnimask.config import ConfigError
@@ -24,8 +23,6 @@ CAPTIONS = [
 ] * 20
 SHAPES = ["sphere", "cube", "cylinder", "cone", "Torus", "red cube"]
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("OMNIMASK_REFERENCE_FIXTURES", REPO.parent / "shared/fixtures/reference-4m"))
 
 
 @pytest.fixture(scope="module")
