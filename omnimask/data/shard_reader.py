@@ -25,14 +25,14 @@ import collections
 import contextlib
 import dataclasses
 import json
-import tarfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from omnimask.data.shards import MANIFEST_NAME, decode, open_url, require, resolve, shard_name, split_member
+from omnimask.data.shards import MANIFEST_NAME, decode, open_url, resolve, shard_name, split_member
+from omnimask.data.tar_stream import tar_members
 
 RawSample = dict[str, Any]
 
@@ -79,15 +79,14 @@ class ShardSet:
 
     def _members(self, modality: str, shard: int) -> list[tuple[str, str, bytes]]:
         url = self.url(modality, shard)
-        tar_members = require("webdataset.tariterators").tar_file_iterator
         try:
             stream = open_url(url)
         except OSError as err:
             raise ShardError("missing", url, str(err)) from err
         try:
             with contextlib.closing(stream):
-                return [(*split_member(m["fname"]), m["data"]) for m in tar_members(stream)]
-        except (tarfile.TarError, OSError, EOFError, ValueError) as err:
+                return [(*split_member(name), data) for name, data in tar_members(stream)]
+        except (OSError, EOFError, ValueError) as err:
             raise ShardError("corrupt", url, f"{type(err).__name__}: {err}") from err
 
     def read(self, shard: int) -> list[RawSample]:

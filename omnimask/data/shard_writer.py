@@ -112,7 +112,7 @@ def _reader(split: Path) -> _SplitReader:
 def _write_tar(path: Path, members: Sequence[tuple[str, str, bytes]]) -> None:
     wds = require("webdataset")
     tmp = path.with_name(path.name + ".partial")
-    with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:
+    with wds.TarWriter(str(tmp), encoder=False, mtime=0) as sink:  # an int mtime needs no pax header
         for key, ext, data in members:
             sink.write({"__key__": key, ext: data})
     tmp.replace(path)

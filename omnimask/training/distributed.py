@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import inspect
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -165,15 +167,22 @@ def parallelize(model: nn.Module, cfg: ParallelConfig, ctx: DistContext | None =
             _checkpointed(block)
         if cfg.compile:
             block.compile(dynamic=True)
+    if cfg.compile and ctx.world_size > 1 and ctx.device.type == "cpu":
+        # Ranks on one host compile the same C++ kernels into one cache and can read each other's
+        # half-written libraries; give each rank its own cache unless the user chose one.
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", f"{tempfile.gettempdir()}/torchinductor_rank{ctx.rank}")
     if ctx.strategy == "ddp":
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        # Buffers are constant position tables: no per-step broadcast (the keyword changed in torch 2.13).
+        sync = inspect.signature(nn.parallel.DistributedDataParallel).parameters
+        no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in sync else {"broadcast_buffers": False}
         return nn.parallel.DistributedDataParallel(
-            LossOnly(model),
-            device_ids=device_ids,
-            find_unused_parameters=cfg.find_unused_parameters,
-            broadcast_buffers=False,
+            LossOnly(model), device_ids=device_ids, find_unused_parameters=cfg.find_unused_parameters, **no_sync
         )
     if ctx.strategy == "fsdp":
+        if cfg.cpu_offload and ctx.device.type == "cpu":
+            raise ConfigError("parallel.cpu_offload moves FSDP shards from a GPU to host memory; on a CPU run they "
+                              "are there already: leave it off")
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
 
@@ -186,12 +195,18 @@ def parallelize(model: nn.Module, cfg: ParallelConfig, ctx: DistContext | None =
             ),
             "offload_policy": CPUOffloadPolicy() if cfg.cpu_offload else OffloadPolicy(),
         }
+        if DTYPES[cfg.param_dtype] is not None:  # FSDP casts parameters, not buffers (norm biases, position tables)
+            for module in model.modules():
+                for name, buffer in module.named_buffers(recurse=False):
+                    if buffer.is_floating_point():
+                        setattr(module, name, buffer.to(DTYPES[cfg.param_dtype]))
         for block in blocks(model):
             fully_shard(block, **options)
         fully_shard(model, **options)
         # A head without targets on one rank still joins the reduce-scatter (with zeros), as DDP's
         # find_unused_parameters lets it join the all-reduce; otherwise the collectives mismatch.
-        model.set_reduce_scatter_unused_params(cfg.find_unused_parameters)  # type: ignore[operator]
+        if hasattr(model, "set_reduce_scatter_unused_params"):  # torch >= 2.13
+            model.set_reduce_scatter_unused_params(cfg.find_unused_parameters)
     return model
 
 

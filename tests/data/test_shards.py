@@ -239,3 +239,22 @@ def test_shard_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "train: 10 samples in 3 shard(s) x 4 modalities" in out and "train: verified" in out
     assert "val: 4 samples in 1 shard(s)" in out
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(64, dtype=np.uint16),
+        np.arange(24, dtype=">i4").reshape(2, 3, 4),
+        np.zeros((8, 8, 3), np.uint8),
+        np.float32(2.5),
+        np.asfortranarray(np.arange(6, dtype=np.float64).reshape(2, 3)),
+        np.zeros(0, np.int64),
+    ],
+)
+def test_npy_members_decode_exactly(array):
+    from omnimask.data.shards import decode, encode
+
+    got = decode("npy", encode("npy", array))
+    np.testing.assert_array_equal(got, array)
+    assert got.dtype == np.asarray(array).dtype and got.shape == np.shape(array) and got.flags.writeable
