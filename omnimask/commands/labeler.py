@@ -68,7 +68,6 @@ def _train_miniclip(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
     given = {"num": args.num, "steps": args.steps, "batch_size": args.batch_size, "eval_num": args.eval_num}
     try:
         cfg = MiniClipTrainConfig(
@@ -80,7 +79,12 @@ def _train_miniclip(args: argparse.Namespace) -> int:
         f"omnimask labeler train-miniclip --out DIR --num {cfg.num} --steps {cfg.steps} --seed {cfg.seed} "
         f"--data-seed {cfg.data_seed} --batch-size {cfg.batch_size} --threads {args.threads}"
     )
-    result = train_miniclip(cfg, progress=not args.quiet)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        result = train_miniclip(cfg, progress=not args.quiet)
+    finally:
+        torch.set_num_threads(threads)
     out = save_miniclip(
         result.model, result.vocab, args.out, training={"command": command, **result.training}, metrics=result.metrics
     )

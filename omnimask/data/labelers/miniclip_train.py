@@ -60,9 +60,9 @@ class MiniClipTrainConfig:
     num: int = 4000
     data_seed: int = 0
     captions_per_scene: int = 4
-    steps: int = 800
+    steps: int = 500
     batch_size: int = 128
-    lr: float = 2e-3
+    lr: float = 4e-3
     weight_decay: float = 0.05
     warmup: int = 50
     seed: int = 0
@@ -212,11 +212,11 @@ def train_miniclip(cfg: MiniClipTrainConfig, progress: bool = True) -> TrainResu
     t_train = time.perf_counter() - t0 - t_data
     metrics: dict[str, float] = {}
     if cfg.eval_num:
-        metrics = evaluate_retrieval(MiniClipLabeler(model, vocab), cfg.data_seed, cfg.eval_num, cfg.eval_pool)
-        metrics["pool"] = float(cfg.eval_pool)
+        scores = evaluate_retrieval(MiniClipLabeler(model, vocab), cfg.data_seed, cfg.eval_num, cfg.eval_pool)
+        metrics = {k: round(v, 4) for k, v in scores.items()} | {"pool": float(cfg.eval_pool)}
     training = {
-        "config": to_dict(cfg),
-        "final_loss": float(np.mean(losses[-20:])),
+        "config": {k: v for k, v in to_dict(cfg).items() if k != "model"},  # the card stores the architecture
+        "final_loss": round(float(np.mean(losses[-20:])), 4),
         "wall_s": {"data": round(t_data, 1), "train": round(t_train, 1), "total": round(time.perf_counter() - t0, 1)},
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
