@@ -79,13 +79,19 @@ RELEASED = {
     "xl_mod21": ("XL", "4m21", 256, 32, 128, 2e-5, 3.0),
 }
 
-RECIPES: dict[str, Callable[[], TrainConfig]] = {"synth_tiny": synth_tiny}
+RECIPES: dict[str, Callable[..., TrainConfig]] = {"synth_tiny": synth_tiny}
 RECIPES.update({name: (lambda args=args: _released(*args)) for name, args in RELEASED.items()})
 
 
 def get_recipe(name: str) -> TrainConfig:
-    """The configuration of recipe ``name``; an unknown name lists the known ones."""
+    """The configuration of recipe ``name`` (``NAME:ARG`` passes ARG, e.g. ``synth_specialist:depth``).
+
+    An unknown name lists the known ones.
+    """
+    base, sep, arg = name.partition(":")
+    if base not in RECIPES:
+        raise ConfigError(f"unknown recipe {base!r}; known: {sorted(RECIPES)}")
     try:
-        return RECIPES[name]()
-    except KeyError:
-        raise ConfigError(f"unknown recipe {name!r}; known: {sorted(RECIPES)}") from None
+        return RECIPES[base](arg) if sep else RECIPES[base]()
+    except TypeError as err:
+        raise ConfigError(f"recipe {base!r}: {err}") from None
