@@ -1,11 +1,18 @@
-"""``omnimask tokenizer ACTION``: train tokenizers.
+"""``omnimask tokenizer ACTION``: train tokenizers and bundle them.
 
 Each action is a sub-subcommand registered by one ``_register_*`` function listed in
-:data:`ACTIONS`; add new ones (e.g. ``train`` for image tokenizers) there.
+:data:`ACTIONS`; add new ones there.
 
+* ``train`` — train a VQ-VAE tokenizer of one SynthWorld map (``--modality depth --recipe synth64``):
+  progress bar, reconstruction PNG grids, codebook usage in ``metrics.jsonl``, resumable with
+  ``--resume``; the final tokenizer lands in ``OUT/tokenizer`` and its validation metrics in
+  ``OUT/metrics.json`` (see :mod:`omnimask.tokenizers.training.loop`).
 * ``train-text`` — train a WordPiece text vocabulary with 4M's special-token layout on a corpus
   (text files, one text per line, and/or SynthWorld captions) and write ``tokenizer.json`` plus its
   card ``config.json`` into ``--out``.
+* ``bundle`` — assemble trained map tokenizers and a text vocabulary into a tokenizer bundle for the
+  SynthWorld modalities (``manifest.json``; what ``data.tokenizers=DIR`` and ``omnimask pretokenize
+  --tokenizers DIR`` read), optionally storing the weights in float16.
 """
 
 from __future__ import annotations
@@ -41,9 +48,52 @@ def _register_train_text(actions: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train_text)
 
 
+def _register_train(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "train",
+        help="train a VQ-VAE tokenizer of one SynthWorld map",
+        description=(
+            "Train a ViT VQ-VAE tokenizer of one SynthWorld map (rgb, depth, normal, semseg, edges) from a "
+            "recipe. Writes OUT/metrics.jsonl, OUT/samples/*.png, OUT/checkpoint (resumable), and at the end "
+            "OUT/tokenizer and OUT/metrics.json (validation metrics)."
+        ),
+    )
+    p.add_argument("--modality", required=True, metavar="M", help="rgb, depth, normal, semseg or edges")
+    p.add_argument("--recipe", default="synth64", metavar="R",
+                   help="recipe name (default synth64; tiny for a smoke run)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a recipe field, e.g. steps=500, data.path=data/synth64, model.encoder.dim=64")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="output folder (default runs/tokenizers/RECIPE_MODALITY)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+
+def _register_bundle(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "bundle",
+        help="assemble trained tokenizers into a SynthWorld tokenizer bundle",
+        description=(
+            "Write a tokenizer bundle (manifest.json + one folder per tokenizer) for the SynthWorld modalities "
+            "from trained map tokenizers (tokenizer train output folders) and a text vocabulary (train-text output)."
+        ),
+    )
+    p.add_argument("--map", dest="maps", action="append", default=[], metavar="KIND=DIR",
+                   help="a map tokenizer: KIND in rgb, depth, normal, semseg, edges; DIR a train --out folder "
+                        "or its tokenizer/ folder (repeat per map)")  # fmt: skip
+    p.add_argument("--text", type=Path, default=None, metavar="DIR", help="text vocabulary folder (train-text --out)")
+    p.add_argument("--dtype", default="float16", choices=("float32", "float16"),
+                   help="storage dtype of the map tokenizers' weights (default float16; loading casts to float32)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="bundle folder to write")
+    p.set_defaults(func=_bundle)
+
+
 #: The ``tokenizer`` actions, in the order ``--help`` lists them.
 ACTIONS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "train": _register_train,
     "train-text": _register_train_text,
+    "bundle": _register_bundle,
 }
 
 
@@ -149,4 +199,55 @@ def _train_text(args: argparse.Namespace) -> int:
         f"{tok.layout.first_wordpiece_id}) from {n_texts} texts",
         flush=True,
     )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    from omnimask.config import apply_overrides
+    from omnimask.tokenizers.training.loop import train_tokenizer
+    from omnimask.tokenizers.training.recipes import get_recipe
+
+    cfg = apply_overrides(get_recipe(args.recipe, args.modality), args.overrides)
+    out = args.out or Path("runs/tokenizers") / f"{args.recipe}_{args.modality}"
+    print(f"omnimask tokenizer train: {args.modality} with recipe {args.recipe} ({cfg.steps} steps) -> {out}",
+          flush=True)  # fmt: skip
+    result = train_tokenizer(cfg, out, resume=args.resume, progress=not args.quiet)
+    val = {k: round(v, 4) for k, v in result["val"].items() if isinstance(v, float)}
+    print(f"{args.modality}: {result['steps']} steps in {result['train_seconds']:.0f} s; validation "
+          f"({result['val']['samples']} maps): {json.dumps(val)}")  # fmt: skip
+    print(f"wrote {out / 'tokenizer'} and {out / 'metrics.json'}")
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from omnimask.config import ConfigError
+    from omnimask.modalities import SYNTH_IMAGE_MODALITIES, SYNTH_SEQUENCE_MODALITIES
+    from omnimask.tokenizers.base import ModalityTokenizer
+    from omnimask.tokenizers.bundle import CardMapTokenizer, SequenceTokenizer, save_tokenizers
+    from omnimask.tokenizers.text import TextTokenizer
+
+    if not args.maps and args.text is None:
+        raise ConfigError("nothing to bundle: give --map KIND=DIR (repeatable) and/or --text DIR")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise ConfigError(f"--out {args.out} is not empty; choose a new folder")
+    tokenizers: dict = {}
+    for item in args.maps:
+        kind, sep, folder = item.partition("=")
+        if not sep or kind not in SYNTH_IMAGE_MODALITIES:
+            raise ConfigError(f"--map {item!r}: expected KIND=DIR with KIND in {list(SYNTH_IMAGE_MODALITIES)}")
+        path = Path(folder)
+        path = path / "tokenizer" if (path / "tokenizer").is_dir() else path
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"--map {item!r}: no tokenizer in {path} (expected config.json + model.safetensors)")
+        tok = ModalityTokenizer.load(path)
+        if tok.card.image_size is None:
+            raise ConfigError(f"--map {item!r}: {path} is not an image tokenizer")
+        tokenizers[f"tok_{kind}@{tok.card.image_size[0]}"] = CardMapTokenizer(kind, tok, dtype=args.dtype)
+    if args.text is not None:
+        text = TextTokenizer.from_file(args.text)
+        tokenizers.update({name: SequenceTokenizer(name, text) for name in SYNTH_SEQUENCE_MODALITIES})
+    save_tokenizers(tokenizers, args.out)
+    print(f"wrote the tokenizer bundle {args.out}: {', '.join(tokenizers)}")
     return 0

@@ -14,7 +14,7 @@ tokenizers load through :mod:`omnimask.compat.tokenizers`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -127,8 +127,8 @@ class ModalityTokenizer(nn.Module):
         return next(self.model.parameters()).device
 
     @torch.no_grad()
-    def tokenize(self, raw: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Raw batch in the card's format → int64 ids (B, N), row-major over the token grid.
+    def tokenize(self, raw: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """Raw batch in the card's format (or a list of per-sample arrays) → int64 ids (B, N), row-major.
 
         Raises:
             TokenizerInputError: the input does not match the card (shape, dtype, range, size).
@@ -182,12 +182,19 @@ class ModalityTokenizer(nn.Module):
         return self.card.denormalize(decoded, depth_stats)
 
     # ---- checkpoints ----------------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
-        """Write ``model.safetensors`` and ``config.json`` (the card) into ``directory``."""
+    def save(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` (the card) into ``directory``.
+
+        ``dtype`` (e.g. ``torch.float16``) stores floating weights smaller; :meth:`load` casts them
+        back to float32.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / (WEIGHTS_FILE + ".tmp")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
+        state = {
+            k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().contiguous().cpu()
+            for k, v in self.model.state_dict().items()
+        }
         save_file(state, str(tmp), metadata={"format": "pt"})
         tmp.replace(directory / WEIGHTS_FILE)
         self.card.save(directory)

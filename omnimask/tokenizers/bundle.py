@@ -4,15 +4,19 @@ A model directory holds ``tokenizers/`` with one sub-folder per tokenizer and ``
 mapping each modality name to its entry, so a trained model carries everything needed to turn raw
 inputs into tokens and generated tokens back into images and text::
 
-    tokenizers/manifest.json    {"tok_depth@64": {"type": "map", "map": "depth", "path": "depth"},
+    tokenizers/manifest.json    {"tok_depth@64": {"type": "card", "map": "depth", "path": "depth"},
                                  "caption": {"type": "text", "path": "text"}, ...}
 
 Entry types:
 
-* ``map`` — an image-like map tokenizer on raw maps (:class:`MapTokenizer`: k-means stand-in or a
-  card-driven VQ-VAE (:class:`~omnimask.tokenizers.base.ModalityTokenizer`));
+* ``map`` — the k-means stand-in on raw maps (:class:`MapTokenizer`);
+* ``card`` — a trained VQ tokenizer with its card (:class:`CardMapTokenizer` around a
+  :class:`~omnimask.tokenizers.base.ModalityTokenizer`; the card says the raw format), optionally
+  stored in float16 (``"dtype": "float16"``; loading casts to float32);
 * ``text`` — a sequence modality through the shared WordPiece vocabulary (:class:`SequenceTokenizer`),
   with the modality's serialiser for structured values (boxes, metadata, palettes).
+
+The SynthWorld tokenizers shipped with omnimask are a bundle too: :func:`shipped_bundle_path`.
 
 Raw formats: maps are numpy batches (B, H, W[, C]) in the modality's natural units (uint8 RGB,
 metres, unit normals, class ids, 0/1 edges); sequences are lists of values per sample (a caption
@@ -21,6 +25,7 @@ string, a list of box dicts, a metadata dict, a list of RGB triples).
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
 from omnimask.tokenizers.map_features import map_features
 from omnimask.tokenizers.text import TextTokenizer
@@ -37,6 +43,18 @@ from omnimask.tokenizers.text.serial.metadata import metadata_chunks, metadata_v
 from omnimask.tokenizers.text.serial.palette import parse_palette, serialize_palette
 
 MANIFEST = "manifest.json"
+#: Storage dtypes a ``card`` entry may name.
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def shipped_bundle_path(name: str = "synthworld64") -> Path:
+    """Folder of a tokenizer bundle shipped inside the package (``omnimask/assets/tokenizers/NAME``)."""
+    root = Path(str(importlib.resources.files("omnimask") / "assets" / "tokenizers"))
+    path = root / name
+    if not (path / MANIFEST).is_file():
+        known = sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file()) if root.is_dir() else []
+        raise FileNotFoundError(f"no shipped tokenizer bundle {name!r} (in {root}); shipped: {known}")
+    return path
 
 
 class MapTokenizer:
@@ -64,6 +82,49 @@ class MapTokenizer:
             grid = (side, side)
         feats = self.tokenizer.detokenize(ids.long().cpu(), grid).numpy()
         return np.stack([self.features.from_features(f, self.num_classes) for f in feats])
+
+
+class CardMapTokenizer:
+    """Raw image-like maps of one kind ↔ (B, h·w) ids through a trained, card-driven VQ tokenizer.
+
+    Args:
+        kind: the map it encodes (``rgb``, ``depth``, ...; SynthWorld's sample keys).
+        tokenizer: the tokenizer; its card defines the raw format (see
+            :class:`~omnimask.tokenizers.card.InputSpec`).
+        batch_size: samples per model call (bounds memory on large batches).
+        dtype: storage dtype of the weights when saved in a bundle.
+    """
+
+    def __init__(self, kind: str, tokenizer: ModalityTokenizer, batch_size: int = 256,
+                 dtype: str = "float32") -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"storage dtype {dtype!r} is not one of {sorted(DTYPES)}")
+        self.kind, self.tokenizer, self.batch_size, self.dtype = kind, tokenizer, batch_size, dtype
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    def tokenize(self, raw: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """(B, H, W[, C]) raw maps (or a list of per-sample maps) → (B, h·w) int64 ids on the CPU."""
+        chunks = [self.tokenizer.tokenize(raw[i : i + self.batch_size]).cpu()
+                  for i in range(0, len(raw), self.batch_size)]  # fmt: skip
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.tokenizer.card.tokens_per_sample, dtype=torch.long)
+
+    def detokenize(self, ids: torch.Tensor, grid: tuple[int, int] | None = None) -> np.ndarray:
+        """(B, h·w) ids → (B, H, W[, C]) raw maps (numpy, the card's raw dtype)."""
+        card = self.tokenizer.card
+        size = (grid[0] * card.patch_size, grid[1] * card.patch_size) if grid and card.patch_size else None
+        outs = [self.tokenizer.detokenize(ids[i : i + self.batch_size].long(), image_size=size).cpu()
+                for i in range(0, len(ids), self.batch_size)]  # fmt: skip
+        return torch.cat(outs).numpy()
+
+    def save(self, directory: str | Path) -> None:
+        self.tokenizer.save(directory, dtype=DTYPES[self.dtype])
+
+    @classmethod
+    def load(cls, directory: str | Path, kind: str, dtype: str = "float32") -> CardMapTokenizer:
+        return cls(kind, ModalityTokenizer.load(directory), dtype=dtype)
 
 
 def _caption_text(value: Any) -> list[str]:
@@ -119,10 +180,11 @@ class SequenceTokenizer:
         return [self._from_text(self.decode_text(r)) for r in rows]
 
 
-Tokenizers = dict[str, "MapTokenizer | SequenceTokenizer"]
+AnyTokenizer = MapTokenizer | CardMapTokenizer | SequenceTokenizer
+Tokenizers = dict[str, AnyTokenizer]
 
 
-def save_tokenizers(tokenizers: Mapping[str, MapTokenizer | SequenceTokenizer], directory: str | Path) -> Path:
+def save_tokenizers(tokenizers: Mapping[str, AnyTokenizer], directory: str | Path) -> Path:
     """Write every tokenizer once (shared ones, like the text vocabulary, are stored once)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -132,6 +194,10 @@ def save_tokenizers(tokenizers: Mapping[str, MapTokenizer | SequenceTokenizer], 
             if not (directory / tok.kind).exists():
                 tok.tokenizer.save(directory / tok.kind)
             manifest[name] = {"type": "map", "map": tok.kind, "path": tok.kind, "num_classes": tok.num_classes}
+        elif isinstance(tok, CardMapTokenizer):
+            if not (directory / tok.kind).exists():
+                tok.save(directory / tok.kind)
+            manifest[name] = {"type": "card", "map": tok.kind, "path": tok.kind, "dtype": tok.dtype}
         else:
             if not (directory / "text").exists():
                 tok.text.save_pretrained(directory / "text")
@@ -149,11 +215,17 @@ def load_tokenizers(path: str | Path) -> Tokenizers:
         raise FileNotFoundError(f"no tokenizer bundle at {path} (expected {MANIFEST} or tokenizers/{MANIFEST})")
     manifest = json.loads((path / MANIFEST).read_text())
     text: TextTokenizer | None = None
+    cards: dict[str, CardMapTokenizer] = {}  # one model per folder, shared by the names using it
     out: Tokenizers = {}
     for name, entry in manifest.items():
         if entry["type"] == "map":
             out[name] = MapTokenizer(entry["map"], KMeansPatchTokenizer.load(path / entry["path"]),
                                      entry.get("num_classes", 0))
+        elif entry["type"] == "card":
+            if entry["path"] not in cards:
+                cards[entry["path"]] = CardMapTokenizer.load(path / entry["path"], entry["map"],
+                                                             entry.get("dtype", "float32"))
+            out[name] = cards[entry["path"]]
         elif entry["type"] == "text":
             text = text or TextTokenizer.from_file(path / entry["path"])
             out[name] = SequenceTokenizer(name, text)

@@ -5,7 +5,8 @@ Each entry turns one raw modality of a sample (as SynthWorld and the labelers wr
 
 * ``rgb``: (H, W, 3) uint8 → [0, 1];
 * ``depth``: (H, W) metres (0 = no surface) → log-depth scaled to [0, 1] over [``DEPTH_MIN``, ``DEPTH_MAX``];
-  no-surface pixels map to 1 (as far as it gets);
+  no-surface pixels map to 1 (as far as it gets) — the ``depth_log`` normalisation of the tokenizer
+  cards (:func:`~omnimask.tokenizers.card.log_depth`), so both tokenizers see the same depth values;
 * ``normal``: (H, W, 3) unit vectors in [-1, 1] → as is (C = 3);
 * ``semseg``: (H, W) class ids → one-hot (C = number of classes); back by argmax;
 * ``edges``: (H, W) bool / {0, 1} → (1, H, W) float; back by a 0.5 threshold.
@@ -17,9 +18,11 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
-DEPTH_MIN, DEPTH_MAX = 0.5, 50.0
-_LOG_MIN, _LOG_MAX = np.log(DEPTH_MIN), np.log(DEPTH_MAX)
+from omnimask.tokenizers.card import InputSpec, exp_depth, log_depth
+
+DEPTH_MIN, DEPTH_MAX = InputSpec().depth_range
 
 
 def _rgb_in(x: np.ndarray, _: int) -> np.ndarray:
@@ -35,12 +38,11 @@ def _rgb_out(f: np.ndarray, _: int) -> np.ndarray:
 def _depth_in(x: np.ndarray, _: int) -> np.ndarray:
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"depth must be an (H, W) float map in metres, got {x.dtype} {x.shape}")
-    d = np.where(x > 0, np.clip(x, DEPTH_MIN, DEPTH_MAX), DEPTH_MAX)
-    return ((np.log(d) - _LOG_MIN) / (_LOG_MAX - _LOG_MIN)).astype(np.float32)[None]
+    return log_depth(torch.from_numpy(np.ascontiguousarray(x)), (DEPTH_MIN, DEPTH_MAX)).numpy()[None]
 
 
 def _depth_out(f: np.ndarray, _: int) -> np.ndarray:
-    return np.exp(np.clip(f[0], 0, 1) * (_LOG_MAX - _LOG_MIN) + _LOG_MIN).astype(np.float32)
+    return exp_depth(torch.from_numpy(np.ascontiguousarray(f[0])), (DEPTH_MIN, DEPTH_MAX)).numpy()
 
 
 def _normal_in(x: np.ndarray, _: int) -> np.ndarray:

@@ -1,0 +1,155 @@
+"""Tokenizer training runs as data: one recipe per SynthWorld map, and the configuration they fill in.
+
+``omnimask tokenizer train --modality M --recipe R`` looks up ``RECIPES[R][M]``; ``--set key=value``
+then changes any field of the resulting :class:`TokenizerTrainConfig` (``model.encoder.dim=64``,
+``steps=200``, ``data.path=...``). Every recipe of ``synth64`` is a small ViT VQ-VAE (4M's spatial
+tokenizer: ViT encoder, cosine-EMA codebook, ViT decoder) on 64×64 maps with an 8×8 token grid,
+sized to train in minutes on two CPU cores and to store in well under a megabyte (float16).
+
+The raw format of each map (what ``tokenize`` takes and ``detokenize`` returns) is its card's
+:class:`~omnimask.tokenizers.card.InputSpec`: uint8 RGB (channels last), depth in metres through a
+fixed-range log mapping (so metres come back), unit normals, class ids, bool edges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from omnimask.config import ConfigError
+from omnimask.data.synthworld import SEMANTIC_CLASSES
+from omnimask.tokenizers.card import InputSpec, Output
+from omnimask.tokenizers.quantizers import QuantizerConfig
+from omnimask.tokenizers.training.data import MAP_KINDS, TokenizerDataConfig
+from omnimask.tokenizers.vit import ViTConfig
+from omnimask.tokenizers.vqvae import VQVAEConfig
+from omnimask.training.optim import OptimConfig
+
+
+@dataclasses.dataclass(kw_only=True)
+class TokenizerTrainConfig:
+    """One tokenizer training run.
+
+    Attributes:
+        recipe: the recipe name it started from.
+        modality: the SynthWorld map (``rgb``, ``depth``, ``normal``, ``semseg``, ``edges``).
+        model: the VQ-VAE architecture (its quantizer's codebook size is the vocabulary).
+        input: the raw format and normalisation (becomes the card's ``input``).
+        output: what the decoder emits (``values``, ``binary`` logits, ``class_logits``).
+        invalid_weight: loss weight of invalid pixels (depth/normals on sky), whose target is the
+            normalised fill value (far depth, zero normal); 0 ignores them.
+        positive_weight: loss weight of positive pixels of a binary map (sparse edges).
+        class_balance: class maps weigh each pixel by its class frequency^−class_balance (0 = plain
+            cross-entropy; 0.5 lifts small classes, which mean IoU counts as much as large ones).
+        data: where the maps come from.
+        optim: AdamW and its warm-up + cosine schedule (shared with 4M training).
+        steps, batch_size: optimisation length and maps per step.
+        seed: seeds initialisation, batch sampling, flips and the codebook's random choices.
+        threads: torch CPU threads (0 = leave torch's default).
+        log_every: steps between JSONL records (loss, codebook usage and perplexity).
+        image_every: steps between PNG grids of validation reconstructions (0 = only at the end).
+        save_every: steps between resumable checkpoints.
+        eval_every: steps between validation metrics on ``eval_samples`` maps (0 = only at the end).
+        eval_samples: validation maps measured during training (the final evaluation uses all).
+        grid_samples: rows of the PNG grids.
+    """
+
+    recipe: str = ""
+    modality: str
+    model: VQVAEConfig
+    input: InputSpec
+    output: Output = "values"
+    invalid_weight: float = 1.0
+    positive_weight: float = 1.0
+    class_balance: float = 0.0
+    data: TokenizerDataConfig = dataclasses.field(default_factory=TokenizerDataConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(
+        lr=2e-3, min_lr=5e-5, warmup_steps=200, weight_decay=0.01, betas=(0.9, 0.99)))
+    steps: int = 3000
+    batch_size: int = 64
+    seed: int = 0
+    threads: int = 0
+    log_every: int = 50
+    image_every: int = 1000
+    save_every: int = 500
+    eval_every: int = 1000
+    eval_samples: int = 128
+    grid_samples: int = 6
+
+    def __post_init__(self) -> None:
+        if self.modality not in MAP_KINDS:
+            raise ConfigError(f"modality {self.modality!r}: tokenizers train on {list(MAP_KINDS)}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("steps and batch_size must be >= 1")
+
+
+#: The raw format of each SynthWorld map: (input spec, decoder output, reconstruction loss, labels).
+SYNTH_MAPS: dict[str, tuple[InputSpec, Output, str, int | None]] = {
+    "rgb": (InputSpec(layout="image", channels_last=True, dtype="uint8", channels=3, value_range=(0, 255),
+                      scale=1 / 255, normalization="mean_std", mean=(0.5,) * 3, std=(0.5,) * 3), "values", "mse", None),
+    "depth": (InputSpec(layout="map", channels=1, value_range=(0.0, None), normalization="depth_log",
+                        depth_range=(0.5, 50.0), invalid_below=0.0), "values", "l1", None),
+    "normal": (InputSpec(layout="image", channels_last=True, channels=3, value_range=(-1.0, 1.0),
+                         unit_vectors=True), "values", "mse", None),
+    "semseg": (InputSpec(layout="labels", dtype="int", value_range=(0, len(SEMANTIC_CLASSES) - 1)),
+               "class_logits", "cross_entropy", len(SEMANTIC_CLASSES)),
+    "edges": (InputSpec(layout="map", dtype="bool", channels=1), "binary", "bce", None),
+}  # fmt: skip
+
+
+def synth_config(modality: str, *, resolution: int = 64, patch: int = 8, dim: int = 96, depth: int = 2,
+                 codebook: int = 512, latent_dim: int = 32, steps: int = 3000,
+                 recipe: str = "") -> TokenizerTrainConfig:
+    """A SynthWorld map tokenizer run: ViT VQ-VAE of width ``dim`` and ``depth`` blocks each side."""
+    spec, output, loss, labels = SYNTH_MAPS[modality]
+    vit = ViTConfig(dim=dim, depth=depth, num_heads=max(1, dim // 32))
+    model = VQVAEConfig(
+        in_channels=16 if labels else spec.channels, num_labels=labels, image_size=resolution, patch_size=patch,
+        latent_dim=latent_dim, encoder=vit, decoder=dataclasses.replace(vit), loss=loss,  # type: ignore[arg-type]
+        quantizer=QuantizerConfig(kind="cosine_ema", codebook_size=codebook, decay=0.99, dead_code_threshold=0.25),
+    )  # fmt: skip
+    return TokenizerTrainConfig(
+        recipe=recipe, modality=modality, model=model, input=dataclasses.replace(spec), output=output,
+        data=TokenizerDataConfig(resolution=resolution), steps=steps,
+    )  # fmt: skip
+
+
+def _synth64(modality: str) -> TokenizerTrainConfig:
+    cfg = synth_config(modality, recipe="synth64", **SYNTH64[modality])
+    if modality == "depth":
+        cfg.invalid_weight = 0.1  # sky should decode as far, but must not cost surface accuracy
+    if modality == "edges":
+        cfg.positive_weight = 3.0  # edges cover ~5 % of pixels
+    return cfg
+
+
+#: Per-map sizes of the ``synth64`` recipes (arguments of :func:`synth_config`).
+SYNTH64: dict[str, dict[str, int]] = {
+    "rgb": {"dim": 96, "depth": 2, "steps": 3000},
+    "depth": {"dim": 96, "depth": 2, "steps": 3000},
+    "normal": {"dim": 96, "depth": 2, "steps": 3000},
+    "semseg": {"dim": 96, "depth": 2, "steps": 3000},
+    "edges": {"dim": 96, "depth": 2, "steps": 3000},
+}
+
+
+def _tiny(modality: str) -> TokenizerTrainConfig:
+    """Seconds-long smoke run (tests, CI): 32×32 maps rendered on the fly, a 2-block width-32 ViT."""
+    cfg = synth_config(modality, resolution=32, dim=32, depth=1, codebook=64, latent_dim=8, steps=4, recipe="tiny")
+    cfg.batch_size, cfg.log_every, cfg.image_every, cfg.save_every, cfg.eval_every = 4, 2, 2, 2, 0
+    cfg.eval_samples, cfg.grid_samples, cfg.optim.warmup_steps = 4, 2, 1
+    cfg.data = TokenizerDataConfig(resolution=32, num_scenes=40, max_val=4)
+    return cfg
+
+
+#: recipe name → modality → config.
+RECIPES: dict[str, Callable[[str], TokenizerTrainConfig]] = {"synth64": _synth64, "tiny": _tiny}
+
+
+def get_recipe(name: str, modality: str) -> TokenizerTrainConfig:
+    """The run of recipe ``name`` for ``modality``; errors list the known names."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown tokenizer recipe {name!r}; known: {sorted(RECIPES)}")
+    if modality not in MAP_KINDS:
+        raise ConfigError(f"unknown modality {modality!r}; tokenizer recipes cover {list(MAP_KINDS)}")
+    return RECIPES[name](modality)
