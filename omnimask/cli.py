@@ -14,7 +14,9 @@ from omnimask import __version__
 from omnimask.config import ConfigError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "synth", "train", "generate", "tokenizer", "convert")
+COMMANDS: tuple[str, ...] = (
+    "demo", "synth", "train", "generate", "tokenizer", "shard", "labeler", "convert",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
