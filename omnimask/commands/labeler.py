@@ -59,6 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         add(actions)
 
 
+def _print_retrieval(metrics: dict[str, float]) -> None:
+    """One line per held-out recall score of a MiniCLIP card, with its chance level."""
+    pool = int(metrics.get("pool", 100))
+    for key, value in metrics.items():
+        if key != "pool":
+            chance = int(key.rsplit("@", 1)[1]) / pool
+            print(f"  held-out {key:<18} {value:.3f}   (chance {chance:.3f} among {pool})")
+
+
 def _train_miniclip(args: argparse.Namespace) -> int:
     import torch
 
@@ -91,19 +100,20 @@ def _train_miniclip(args: argparse.Namespace) -> int:
     size = (out / "model.safetensors").stat().st_size
     print(f"wrote {out} ({size / 1e6:.2f} MB weights, {len(result.vocab)} words); wall {result.training['wall_s']}")
     print(f"final loss {result.training['final_loss']:.3f}")
-    for key, value in result.metrics.items():
-        if key != "pool":
-            chance = int(key.rsplit("@", 1)[1]) / cfg.eval_pool
-            print(f"  {key:<20} {value:.3f}   (chance {chance:.3f} among {cfg.eval_pool})")
+    _print_retrieval(result.metrics)
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
+    from omnimask.config import ConfigError
     from omnimask.data.labelers.miniclip_labeler import card_of
     from omnimask.data.labelers.registry import available_labelers, load_labeler
 
     print(f"registered labelers: {', '.join(available_labelers())}")
-    labeler = load_labeler(args.name, args.path)
+    try:
+        labeler = load_labeler(args.name, args.path)
+    except (KeyError, FileNotFoundError) as err:
+        raise ConfigError(str(err).strip('"')) from err
     print(f"{args.name}: patch features C={labeler.feature_dim}, global embedding E={labeler.embedding_dim}")
     if args.name == "miniclip":
         card = card_of(args.path)
@@ -112,6 +122,5 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  input: {card.input}")
         print(f"  outputs: {card.outputs}")
         print(f"  made by: {card.training.get('command', '?')}")
-        for key, value in card.metrics.items():
-            print(f"  {key}: {value:.3f}")
+        _print_retrieval(card.metrics)
     return 0

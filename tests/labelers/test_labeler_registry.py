@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from omnimask.commands import labeler as labeler_command
+from omnimask.config import ConfigError
 from omnimask.data.labelers import FeatureLabeler, MiniClipLabeler
 from omnimask.data.labelers.registry import _LOADERS, available_labelers, load_labeler, register_labeler
 
@@ -72,7 +73,10 @@ def _run(argv: list[str]) -> int:
 def test_info_describes_the_shipped_checkpoint(capsys):
     assert _run(["labeler", "info"]) == 0
     out = capsys.readouterr().out
-    assert "registered labelers: miniclip" in out and "C=64" in out and "text_to_image_r@1" in out
+    assert "registered labelers: miniclip" in out and "C=64" in out
+    assert "held-out text_to_image_r@1" in out and "(chance 0.010 among 100)" in out
+    with pytest.raises(ConfigError, match="no labeler named 'clip_b16'"):
+        _run(["labeler", "info", "clip_b16"])
 
 
 def test_train_miniclip_command_writes_a_loadable_checkpoint(tmp_path, capsys):
