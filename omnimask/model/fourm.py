@@ -37,6 +37,7 @@ from omnimask.model.config import LossDenominator, ModelConfig
 from omnimask.model.embeddings import DECODER_ADAPTERS, ENCODER_ADAPTERS, DecoderAdapter, EncoderAdapter
 from omnimask.model.packing import pack
 from omnimask.nn import BlockOptions, DecoderBlock, DecoderLayerCache, EncoderBlock, LayerNorm
+from omnimask.nn.init import init_transformer_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,20 +172,7 @@ class FourM(nn.Module):
         """Initialise from ``config.init_seed``: Xavier-uniform linears (q, k, v separately), N(0, 0.02)
         embeddings, modality embeddings, mask token and learned positions; LayerNorms 1 / 0."""
         g = torch.Generator().manual_seed(self.config.init_seed)
-        dim = self.mask_token.shape[0]
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Linear):
-                fused = name.endswith(".qkv") or name.endswith(".kv")
-                for chunk in module.weight.split(dim) if fused else [module.weight]:
-                    nn.init.xavier_uniform_(chunk, generator=g)
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=0.02, generator=g)
-            elif isinstance(module, LayerNorm):
-                module.weight.fill_(1.0)
-                if isinstance(module.bias, nn.Parameter):
-                    module.bias.zero_()
+        init_transformer_(self, g, fused_chunk=self.mask_token.shape[0])
         learned = [self.mask_token, *self.mod_emb.values()]
         learned += [
             a.pos_emb

@@ -29,6 +29,7 @@ from einops import rearrange
 from torch import nn
 
 from omnimask.nn import BlockOptions, EncoderBlock, LayerNorm, resize_grid_table, sincos_1d, sincos_2d
+from omnimask.nn.init import init_transformer_
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -108,18 +109,7 @@ class MiniClip(nn.Module):
     def reset_parameters(self) -> None:
         """Initialise from ``config.init_seed``: Xavier-uniform linears, N(0, 0.02) word embeddings,
         LayerNorms 1 / 0, ``logit_scale = log(1 / init_temperature)``."""
-        g = torch.Generator().manual_seed(self.config.init_seed)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight, generator=g)
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=0.02, generator=g)
-            elif isinstance(module, LayerNorm):
-                module.weight.fill_(1.0)
-                if isinstance(module.bias, nn.Parameter):
-                    module.bias.zero_()
+        init_transformer_(self, torch.Generator().manual_seed(self.config.init_seed))
         self.logit_scale.fill_(math.log(1.0 / self.config.init_temperature))
 
     # -- image tower ---------------------------------------------------------------------------
