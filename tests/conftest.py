@@ -14,3 +14,15 @@ def reference_fixtures() -> Path:
     if not (FIXTURES / "fm").is_dir():
         pytest.skip(SKIP_REASON)
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test runs single-threaded: the models here are tiny and gain nothing from intra-op threads,
+    while oversubscribed threads on a shared 2-core machine make them many times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

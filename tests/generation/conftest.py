@@ -20,15 +20,6 @@ SPECS = {
 ARCH = {"size": None, "dim": 32, "encoder_depth": 2, "decoder_depth": 2, "num_heads": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads; on a shared CPU they only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def model() -> FourM:
     torch.manual_seed(0)
