@@ -60,9 +60,13 @@ def exp_depth(values: torch.Tensor, depth_range: tuple[float, float]) -> torch.T
 def as_batch(raw: torch.Tensor | np.ndarray | Sequence[np.ndarray] | Any) -> Any:
     """A raw batch as a tensor: tensors as they are, numpy arrays (and lists of per-sample arrays,
     stacked) converted without copying where possible; anything else is returned unchanged."""
-    if isinstance(raw, (list, tuple)) and raw and all(isinstance(r, (np.ndarray, torch.Tensor)) for r in raw):
-        raw = torch.stack([torch.as_tensor(np.ascontiguousarray(r)) for r in raw])
-    return torch.from_numpy(np.ascontiguousarray(raw)) if isinstance(raw, np.ndarray) else raw
+    if isinstance(raw, (list, tuple)) and raw and all(isinstance(r, np.ndarray) for r in raw):
+        return torch.from_numpy(np.stack(raw))
+    if isinstance(raw, (list, tuple)) and raw and all(isinstance(r, torch.Tensor) for r in raw):
+        return torch.stack(list(raw))
+    if isinstance(raw, np.ndarray):  # read-only arrays (memory maps) are copied: torch wants writable memory
+        return torch.from_numpy(np.ascontiguousarray(raw) if raw.flags.writeable else np.array(raw))
+    return raw
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -1,0 +1,187 @@
+"""Pre-tokenizing a SynthWorld folder: every modality of every sample to token arrays, aligned by key.
+
+4M trains on pre-tokenized data: each sample's modalities are turned into ids once, by the
+tokenizers the model will be paired with, and stored side by side under the sample's key. This
+module does it for a folder written by ``omnimask synth`` (``DIR/{split}/{modality}/{key}.{ext}``)
+and writes the store format of :mod:`omnimask.data.token_store`, which ``data.source=store`` reads::
+
+    OUT/manifest.json         dataset, tokenizer bundle, modalities (kind, vocabulary), split counts
+    OUT/tokenizers/           a copy of the bundle used (so the store says how to decode it)
+    OUT/{split}/keys.json     sample keys; row i of every array belongs to keys[i]
+    OUT/{split}/...           one array (grids, pixels) or three (sequences) per modality
+
+Alignment: every modality of a sample is tokenized from the same full frame (SynthWorld renders all
+maps of a scene from one camera, so there is no crop to share), and rows are written in key order.
+The sample → tokens mapping is :class:`~omnimask.data.synth_tokens.SynthTokenizer`'s, the one the
+on-the-fly sources use. Work is done in chunks of samples written under ``OUT/.parts/``; a rerun
+skips finished chunks and finished splits (resume), then merges the chunks of a split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from omnimask.config import ConfigError
+from omnimask.data.synth_tokens import SynthTokenizer
+from omnimask.data.synthworld import load_sample
+from omnimask.data.synthworld.dataset import SPLITS
+from omnimask.data.token_store import TokenStore
+from omnimask.modalities import ModalitySpec, synthworld_modalities
+from omnimask.tokenizers.bundle import MANIFEST, load_tokenizers, shipped_bundle_path
+
+FORMAT = "omnimask-token-store/1"
+
+
+def bundle_fingerprint(bundle: Path) -> str:
+    """SHA-256 (16 hex digits) over the relative paths and bytes of every file of a bundle folder."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(bundle)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def dataset_keys(root: Path, split: str) -> list[str]:
+    """Keys of the complete samples of ``split`` (every file of the ``rgb`` folder names one)."""
+    folder = root / split / "rgb"
+    return sorted(p.name.split(".")[0] for p in folder.glob("*.png")) if folder.is_dir() else []
+
+
+def select_specs(resolution: int, covered: Sequence[str], modalities: Sequence[str] | None) -> dict[str, ModalitySpec]:
+    """The SynthWorld specs to store: ``modalities`` (default: ``rgb@R`` pixels and every discrete
+    modality the bundle covers), each checked against the bundle."""
+    specs = synthworld_modalities(resolution=resolution)
+    if modalities is None:
+        return {n: s for n, s in specs.items() if s.kind == "pixels" or n in covered}
+    out: dict[str, ModalitySpec] = {}
+    for name in modalities:
+        if name not in specs:
+            raise ConfigError(f"--modalities: {name!r} is not a SynthWorld modality at {resolution}px; "
+                              f"known: {sorted(specs)}")  # fmt: skip
+        if specs[name].is_discrete and name not in covered:
+            raise ConfigError(f"--modalities: the tokenizer bundle has no tokenizer for {name!r}; it covers "
+                              f"{sorted(covered)}")  # fmt: skip
+        out[name] = specs[name]
+    return out
+
+
+def _dataset_manifest(root: Path) -> dict[str, Any]:
+    path = root / "manifest.json"
+    if not path.is_file():
+        raise ConfigError(f"{root} is not a SynthWorld folder written by `omnimask synth` (no manifest.json)")
+    info = json.loads(path.read_text())
+    if not info.get("complete", False):
+        raise ConfigError(f"{root} is incomplete (an interrupted `omnimask synth`); rerun that command to finish it")
+    return info
+
+
+def _modality_entry(spec: ModalitySpec, loaded: dict[str, Any]) -> dict[str, Any]:
+    vocab = loaded[spec.name].vocab_size if spec.name in loaded else 0
+    return {"kind": spec.kind, "vocab_size": spec.vocab_size, "num_tokens": spec.num_tokens, "tokenizer_vocab": vocab}
+
+
+def _prepare_bundle(out: Path, bundle: Path) -> str:
+    """Copy the bundle into ``out/tokenizers`` (or check that the copy there is the same one)."""
+    fingerprint = bundle_fingerprint(bundle)
+    target = out / "tokenizers"
+    if target.is_dir():
+        if bundle_fingerprint(target) != fingerprint:
+            raise ConfigError(f"{out} was pre-tokenized with another tokenizer bundle; pass the same --tokenizers "
+                              "to resume, or choose another --out")  # fmt: skip
+    else:
+        tmp = out / "tokenizers.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(bundle, tmp)
+        tmp.rename(target)
+    return fingerprint
+
+
+def _tokenize_split(root: Path, out: Path, split: str, keys: list[str], tokenizer: SynthTokenizer,
+                    batch: int, chunk: int, progress: bool) -> int:
+    """Tokenize one split chunk by chunk (finished chunks are kept), then merge; returns its size."""
+    parts = out / ".parts" / split
+    vocab = {name: spec.vocab_size for name, spec in tokenizer.specs.items()}
+    bar = tqdm(total=len(keys), desc=f"pretokenize {split}", unit="sample", disable=not progress)
+    for index, start in enumerate(range(0, len(keys), chunk)):
+        part = parts / f"{index:05d}"
+        chunk_keys = keys[start : start + chunk]
+        if (part / "keys.json").is_file() and json.loads((part / "keys.json").read_text()) == chunk_keys:
+            bar.update(len(chunk_keys))
+            continue
+        rows: list[dict[str, Any]] = []
+        for b in range(0, len(chunk_keys), batch):
+            samples = [load_sample(root, split, k) for k in chunk_keys[b : b + batch]]
+            rows += tokenizer.batch(samples)
+            bar.update(len(samples))
+        TokenStore.from_samples(chunk_keys, rows, vocab).save(part)
+    bar.close()
+    stores = [TokenStore.load(parts / f"{i:05d}") for i in range((len(keys) + chunk - 1) // chunk)]
+    merged = TokenStore.from_samples(keys, [s[i] for s in stores for i in range(len(s))], vocab)
+    merged.save(out / split)
+    shutil.rmtree(parts)
+    if not any(parts.parent.iterdir()):
+        parts.parent.rmdir()
+    return len(merged)
+
+
+def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str | Path | None = None,
+                        modalities: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
+                        batch: int = 64, chunk: int = 1024, progress: bool = True) -> dict[str, Any]:
+    """Pre-tokenize an ``omnimask synth`` folder into a token store at ``out`` (see module docstring).
+
+    Args:
+        dataset: the SynthWorld folder.
+        out: the store folder (created; an existing one is resumed).
+        tokenizers: a tokenizer bundle folder (default: the shipped ``synthworld64`` bundle).
+        modalities: model modality names to store (default: ``rgb@R`` and all the bundle covers).
+        splits: splits to process (those absent from the dataset are skipped).
+        batch: samples per tokenizer call; chunk: samples per resumable chunk.
+        progress: draw progress bars.
+
+    Returns:
+        The store's manifest (also written to ``out/manifest.json``).
+    """
+    root, out = Path(dataset), Path(out)
+    info = _dataset_manifest(root)
+    bundle = Path(tokenizers) if tokenizers else shipped_bundle_path("synthworld64")
+    if not (bundle / MANIFEST).is_file():
+        raise ConfigError(f"--tokenizers {bundle}: not a tokenizer bundle (no {MANIFEST})")
+    loaded = load_tokenizers(bundle)
+    specs = select_specs(info["resolution"], list(loaded), modalities)
+    if not any(s.is_discrete for s in specs.values()) and modalities is None:
+        raise ConfigError(f"the bundle {bundle} covers none of the SynthWorld modalities at {info['resolution']}px "
+                          f"(it has {sorted(loaded)}); use a bundle trained at that resolution")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    if old is not None and sorted(old["modalities"]) != sorted(specs):
+        raise ConfigError(f"{out} holds the modalities {sorted(old['modalities'])}, not {sorted(specs)}; "
+                          "resume with the same --modalities or choose another --out")  # fmt: skip
+    fingerprint = _prepare_bundle(out, bundle)
+    tokenizer = SynthTokenizer(specs, {n: t for n, t in loaded.items() if n in specs})
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "dataset": str(root.resolve()),
+        "source": {k: info.get(k) for k in ("generator_version", "seed", "resolution", "num")},
+        "tokenizers": "tokenizers",
+        "tokenizer_fingerprint": fingerprint,
+        "modalities": {n: _modality_entry(s, loaded) for n, s in specs.items()},
+        "splits": dict(old["splits"]) if old else {},
+    }
+    for split in splits:
+        if split not in SPLITS:
+            raise ConfigError(f"--splits: {split!r} is not one of {list(SPLITS)}")
+        keys = dataset_keys(root, split)
+        if not keys or (manifest["splits"].get(split) == len(keys) and (out / split / "keys.json").is_file()):
+            continue
+        manifest["splits"][split] = _tokenize_split(root, out, split, keys, tokenizer, batch, chunk, progress)
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
