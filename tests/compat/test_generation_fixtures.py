@@ -66,15 +66,6 @@ def case_plan(meta: dict):
     return plan_from_schedule(meta["schedule"], conditions, top_k=kwargs["top_k"], top_p=kwargs["top_p"])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """D = 64 models gain nothing from intra-op threads; on a shared CPU they only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def fm():
     if not FIXTURES.is_dir():
