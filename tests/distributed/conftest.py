@@ -99,7 +99,8 @@ def tiny_run(tmp_path):
         model=ModelConfig(size="tiny", modality_set=None, modality_overrides=SPECS),
         data=DataConfig(source="store", path=str(store)),
         masking=MaskingConfig(num_input_tokens=6, num_target_tokens=6, mixture=all2all(1.0, list(SPECS))),
-        optim=OptimConfig(lr=3e-3, warmup_steps=1, eps=1e-6),  # eps: Adam amplifies rounding in ~0 gradients
+        # lr scales with the global batch (16 here); eps: Adam amplifies rounding in ~0 gradients
+        optim=OptimConfig(lr=1.5e-3, warmup_steps=1, eps=1e-6, scale_lr=True, base_batch_size=8),
         batch_size=4,
         grad_accum=2,
         steps=4,

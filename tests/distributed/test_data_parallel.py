@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from omnimask.model import FourM
 from omnimask.training.loop import Trainer, train
 from omnimask.training.metrics import read_metrics
+from omnimask.training.optim import lr_factor
 
 
 def _single(cfg, out_dir, grad_accum=4):
@@ -68,6 +69,9 @@ def _check_matches_single(tiny_run, tmp_path, strategy, run_ranks):
     _assert_close_states(_weights(tmp_path / strategy), _weights(tmp_path / "one"), atol=1e-5)
     records = read_metrics(tmp_path / strategy / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2, 3, 4]  # rank 0 alone writes
+    peak = 1.5e-3 * 16 / 8  # the configured lr, scaled by the global batch
+    expected = [peak * lr_factor(step, 4, tiny_run.optim, peak) for step in (1, 2, 3, 4)]
+    assert [r["lr"] for r in records] == pytest.approx(expected, rel=1e-9)
     assert all("loss/tok_x" in r for r in records)
     state = torch.load(tmp_path / strategy / "checkpoint" / "train_state.pt", weights_only=True)
     assert state["state"]["samples_seen"] == 4 * 16 and state["state"]["step"] == 4
