@@ -1,0 +1,230 @@
+"""The model a demo runs on: a SynthWorld model folder loaded with its tokenizers, its modalities
+named by role, conditions built in batches, and timed generations with the demo's plans.
+
+A *role* is what a modality means in SynthWorld, whatever the model calls it: ``rgb`` (the pixel
+input), ``tok_rgb`` (RGB as tokens, what 4M generates), the maps ``depth``, ``normal``, ``semseg``,
+``edges`` (and any other map, e.g. ``clip`` feature maps, under its tokenizer's name), the sequences
+``caption``, ``det``, ``color_palette``, ``metadata``, and ``global`` (a global embedding such as
+``tok_clip_global``, used for retrieval). Roles come from the specs (``kind`` and ``tokenizer``),
+never from substrings of names, so a model at 128 px or with extra modalities works unchanged.
+
+The demo's plans are 4M's chained generation with cheap settings: image-like targets in one ROAR
+pass (argmax) when they follow an image, RGB generated from scratch with a few ROAR steps, sampling
+and classifier-free guidance, sequences decoded greedily (autoregressive with a KV cache).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from omnimask.batch import Batch, ModalityBatch
+from omnimask.data.synth_tokens import normalise_rgb
+from omnimask.generation import Generation, Plan, Sampler, plan
+from omnimask.generation.render import Decoded, decode_state
+from omnimask.generation.state import full_condition, sequence_from_ids
+from omnimask.modalities import ModalitySpec
+from omnimask.model import FourM
+
+#: The model ``omnimask demo`` loads by default, inside the package.
+SHIPPED_MODEL = "synth_small"
+#: Sequence roles in the order a chained plan generates them.
+SEQUENCE_ROLES: tuple[str, ...] = ("det", "caption", "color_palette", "metadata")
+#: Map roles in the order a chained plan generates them (others follow, then ``global``).
+MAP_ROLES: tuple[str, ...] = ("depth", "normal", "semseg", "edges")
+#: Display names of roles in figures.
+ROLE_TITLES: dict[str, str] = {"tok_rgb": "RGB", "rgb": "RGB", "det": "boxes", "color_palette": "palette",
+                               "semseg": "semantic classes", "normal": "normals", "global": "global embedding"}
+#: Settings of an RGB target generated without an image to copy from (ROAR with sampling and CFG).
+RGB_FROM_SCRATCH: dict[str, Any] = {
+    "scheme": "roar", "num_steps": 8, "token_schedule": "cosine", "temperature": 1.0,
+    "temperature_schedule": "linear", "guidance_scale": 2.0,
+}
+
+
+def shipped_model_path() -> Path:
+    """Folder of the shipped demo model (``omnimask/assets/models/synth_small``); it may not exist yet."""
+    return Path(str(importlib.resources.files("omnimask") / "assets" / "models" / SHIPPED_MODEL))
+
+
+def is_model_folder(path: str | Path) -> bool:
+    """Whether ``path`` holds a model (``model.safetensors`` and ``config.json``)."""
+    path = Path(path)
+    return (path / "model.safetensors").is_file() and (path / "config.json").is_file()
+
+
+def spec_role(spec: ModalitySpec) -> str | None:
+    """The SynthWorld role of one modality (see the module docstring), None for unknown kinds."""
+    if spec.kind == "pixels":
+        return "rgb"
+    if spec.kind == "image_tokens":
+        kind = spec.tokenizer or spec.name.removeprefix("tok_").split("@")[0]
+        return "tok_rgb" if kind == "rgb" else kind
+    if spec.kind == "global_tokens":
+        return "global"
+    if spec.kind == "sequence":
+        return spec.name.split("@")[0]
+    return None
+
+
+def find_roles(specs: Mapping[str, ModalitySpec]) -> dict[str, str]:
+    """Role → modality name; the first modality of a role wins (a ``clip`` global one for ``global``)."""
+    roles: dict[str, str] = {}
+    for name in sorted(specs, key=lambda n: (spec_role(specs[n]) == "global" and "clip" not in n, n)):
+        role = spec_role(specs[name])
+        if role is not None:
+            roles.setdefault(role, name)
+    return roles
+
+
+@dataclasses.dataclass
+class Timed:
+    """A finished generation and how long it took."""
+
+    generation: Generation
+    seconds: float
+
+
+class DemoModel:
+    """A loaded model folder: the model, its tokenizers, the roles of its modalities, a sampler.
+
+    Args:
+        model: the 4M model.
+        tokenizers: modality name -> tokenizer (:func:`omnimask.tokenizers.bundle.load_tokenizers`).
+        path: where it was loaded from (shown on the page).
+    """
+
+    def __init__(self, model: FourM, tokenizers: Mapping[str, Any], path: str | Path = "") -> None:
+        self.model = model.eval()
+        self.tokenizers = dict(tokenizers)
+        self.path = Path(path)
+        self.specs: dict[str, ModalitySpec] = dict(model.specs)
+        self.roles = find_roles(self.specs)
+        self.sampler = Sampler(self.model, tokenizers=self.tokenizers)
+
+    @classmethod
+    def load(cls, path: str | Path) -> DemoModel:
+        """Load ``path`` (a model folder with ``tokenizers/``)."""
+        from omnimask.tokenizers.bundle import load_tokenizers
+
+        path = Path(path)
+        if not is_model_folder(path):
+            raise FileNotFoundError(f"{path} is not a model folder (model.safetensors + config.json)")
+        try:
+            tokenizers = load_tokenizers(path)
+        except FileNotFoundError:
+            tokenizers = {}
+        return cls(FourM.from_pretrained(path, map_location="cpu"), tokenizers, path)
+
+    @property
+    def resolution(self) -> int:
+        """Side of the RGB input in pixels (64 when the model has no pixel input)."""
+        spec = self.specs.get(self.roles.get("rgb", ""))
+        return spec.image_size[0] if spec is not None and spec.image_size else 64
+
+    def name(self, role: str) -> str:
+        """The modality name of ``role``."""
+        return self.roles[role]
+
+    def title(self, role: str) -> str:
+        """A column title: the role's display name and, when it differs, the modality name."""
+        shown = ROLE_TITLES.get(role, role)
+        return shown if shown == self.roles[role] else f"{shown} ({self.roles[role]})"
+
+    def _usable(self, role: str, side: str) -> bool:
+        name = self.roles.get(role)
+        if name is None:
+            return False
+        if side == "input":
+            needs_tokenizer = self.specs[name].kind != "pixels"
+            return name in self.model.input_modalities and (not needs_tokenizer or name in self.tokenizers)
+        return name in self.model.output_modalities
+
+    def missing(self, inputs: Sequence[str] = (), outputs: Sequence[str] = ()) -> list[str]:
+        """The roles this model cannot take as inputs (or has no tokenizer for) or cannot generate."""
+        return [r for r in inputs if not self._usable(r, "input")] + [
+            r for r in outputs if not self._usable(r, "output")
+        ]
+
+    def outputs(self, exclude: Sequence[str] = ()) -> list[str]:
+        """Roles the model generates, in chained order: maps, other maps, sequences, ``global``."""
+        have = [r for r in self.roles if self._usable(r, "output") and r not in exclude]
+        known = ["tok_rgb", *MAP_ROLES, *SEQUENCE_ROLES, "global"]
+        other = sorted(r for r in have if r not in known)
+        order = ["tok_rgb", *MAP_ROLES, *other, *SEQUENCE_ROLES, "global"]
+        return [r for r in order if r in have]
+
+    # -----------------------------------------------------------------------------------------
+    # Conditions
+    # -----------------------------------------------------------------------------------------
+    def condition(self, role: str, values: Sequence[Any]) -> ModalityBatch:
+        """A fully given condition for B = ``len(values)`` raw values of one role.
+
+        Values are what SynthWorld renders for the role: (H, W, 3) uint8 RGB, raw maps, a caption
+        string, a box list, a metadata or palette dict.
+        """
+        name = self.roles[role]
+        spec = self.specs[name]
+        if spec.kind == "pixels":
+            return full_condition(spec, torch.from_numpy(np.stack([normalise_rgb(v) for v in values])))
+        tokenizer = self.tokenizers[name]
+        if spec.kind == "sequence":
+            ids, lengths = sequence_from_ids(tokenizer.tokenize(list(values)))
+            if ids.shape[1] > spec.num_tokens:
+                ids, lengths = ids[:, : spec.num_tokens], lengths.clamp(max=spec.num_tokens)
+            return full_condition(spec, ids, lengths)
+        return full_condition(spec, tokenizer.tokenize(np.stack([np.asarray(v) for v in values])).long())
+
+    def conditions(self, raw: Mapping[str, Sequence[Any]]) -> Batch:
+        """Role -> B raw values  →  a generation state keyed by modality name."""
+        return {self.roles[r]: self.condition(r, v) for r, v in raw.items()}
+
+    # -----------------------------------------------------------------------------------------
+    # Plans and generation
+    # -----------------------------------------------------------------------------------------
+    def plan(self, given: Sequence[str], targets: Sequence[str], *, rgb: Mapping[str, Any] | None = None,
+             per_target: Mapping[str, Mapping[str, Any]] | None = None) -> Plan:
+        """A chained plan over roles: ``fast`` settings; ``tok_rgb`` with :data:`RGB_FROM_SCRATCH`
+        (updated by ``rgb``) unless RGB pixels are given; ``per_target`` overrides by role."""
+        settings = {self.roles[r]: dict(s) for r, s in (per_target or {}).items()}
+        if "tok_rgb" in targets and "rgb" not in given:
+            name = self.roles["tok_rgb"]
+            settings[name] = {**RGB_FROM_SCRATCH, **(rgb or {}), **settings.get(name, {})}
+        names = [self.roles[r] for r in given]
+        return plan(names, [self.roles[t] for t in targets], self.specs, preset="fast", per_target=settings)
+
+    def generate(self, conditions: Batch, the_plan: Plan, seed: int) -> Timed:
+        """Run ``the_plan`` from ``conditions`` (seeded); the generation and its wall time."""
+        start = time.perf_counter()
+        generation = self.sampler.generate(conditions, the_plan, seed=seed)
+        return Timed(generation, time.perf_counter() - start)
+
+    def decode(self, state: Batch, roles: Sequence[str], sample: int = 0) -> dict[str, Decoded]:
+        """Role → raw form (:class:`~omnimask.generation.render.Decoded`) of one sample of a state."""
+        names = [self.roles[r] for r in roles]
+        decoded = decode_state(state, self.specs, self.tokenizers, names, sample=sample)
+        return {r: decoded[n] for r, n in zip(roles, names)}
+
+
+def describe_plan(the_plan: Plan) -> str:
+    """A one-line summary of a plan: each target with its scheme, steps, temperature and guidance."""
+    parts = []
+    for s in the_plan.steps:
+        if s.scheme == "autoregressive":
+            how = f"autoregressive, temperature {s.temperature:g}"
+        else:
+            how = f"{s.scheme} × {s.num_steps}, temperature {s.temperature:g}"
+        if isinstance(s.guidance_scale, tuple):
+            weights = ", ".join(f"{c} {w:g}" for c, w in zip(s.guidance_conditions, s.guidance_scale))
+            how += f", weighted guidance ({weights})"
+        elif s.guidance_scale != 1.0 and s.guidance_conditions:
+            how += f", CFG {s.guidance_scale:g}"
+        parts.append(f"{s.target} ({how})")
+    return " → ".join(parts)
