@@ -124,6 +124,12 @@ class FourMOutput:
     targets: dict[str, TargetOutputs] | None = None
 
 
+def _drop_rates(last: float, depth: int) -> list[float]:
+    """Stochastic-depth rate per block, rising linearly from 0 to ``last`` (plain Python, so the model
+    can also be built on the meta device to count its parameters)."""
+    return [last * i / max(1, depth - 1) for i in range(depth)]
+
+
 class FourM(nn.Module):
     """The 4M model built from a :class:`ModelConfig` (parameter names follow the released ones)."""
 
@@ -157,8 +163,8 @@ class FourM(nn.Module):
             {m: DECODER_ADAPTERS[self.specs[m].kind](self.specs[m], dim, m not in self.tied) for m in outputs}
         )
         self.mask_token = nn.Parameter(torch.zeros(dim))
-        enc_rates = torch.linspace(0, cfg.drop_path, cfg.encoder_depth).tolist()
-        dec_rates = torch.linspace(0, cfg.drop_path, cfg.decoder_depth).tolist()
+        enc_rates = _drop_rates(cfg.drop_path, cfg.encoder_depth)
+        dec_rates = _drop_rates(cfg.drop_path, cfg.decoder_depth)
         self.encoder = nn.ModuleList(EncoderBlock(dim, opts, r) for r in enc_rates)
         self.encoder_norm = LayerNorm(dim, cfg.norm_eps, cfg.norm_bias)
         self.decoder_proj_context = nn.Linear(dim, dim)
