@@ -220,7 +220,8 @@ class Trainer:
                 if cfg.save_every and self.state.step % cfg.save_every == 0:
                     self.save()
         except KeyboardInterrupt:
-            bar.write(f"interrupted at step {self.state.step}: saving {self.checkpoint_dir}")
+            if main:
+                bar.write(f"interrupted at step {self.state.step}: saving {self.checkpoint_dir}")
             self.save()
             raise
         finally:
