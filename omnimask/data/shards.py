@@ -63,6 +63,13 @@ def resolve(location: str, relative: str) -> str:
     return location.rstrip("/") + "/" + relative
 
 
+def sublocation(location: str, folder: str) -> str:
+    """The location of sub-folder ``folder`` (e.g. a split) of ``location``, a template staying a template."""
+    if "{file}" in location:
+        return location.replace("{file}", folder.strip("/") + "/{file}")
+    return resolve(location, folder.strip("/"))
+
+
 def open_url(url: str) -> BinaryIO:
     """Open a local path, a ``pipe:`` command (its stdout) or any fsspec URL for binary reading."""
     if url.startswith("pipe:"):

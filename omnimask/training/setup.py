@@ -26,7 +26,7 @@ from omnimask.config import ConfigError, to_dict
 from omnimask.data.config import DataConfig
 from omnimask.data.mixture_source import MixtureSource, MixtureStream
 from omnimask.data.shard_reader import ShardSet, ShardSource
-from omnimask.data.shards import TOKEN_EXTS, resolve
+from omnimask.data.shards import TOKEN_EXTS, sublocation
 from omnimask.data.stream import IndexedSamples, SampleSource, batches
 from omnimask.data.stream_samples import StreamSamples, StreamSource
 from omnimask.data.synth_tokens import (
@@ -189,11 +189,11 @@ def shard_sources(data: DataConfig, specs: Mapping[str, ModalitySpec]
                   ) -> tuple[StreamSource, StreamSource | None, Path | None]:
     """Training stream (one shard dataset or a weighted mixture), validation stream and tokenizer folder."""
     roots = data.paths or [data.path]
-    trains = [ShardSource(_token_shards(resolve(r, "train"), specs), data.resampled, data.shuffle_buffer)
+    trains = [ShardSource(_token_shards(sublocation(r, "train"), specs), data.resampled, data.shuffle_buffer)
               for r in roots]
     train = trains[0] if len(trains) == 1 else MixtureStream(trains, data.weights)
     try:
-        val_set = _token_shards(resolve(roots[0], "val"), specs)
+        val_set = _token_shards(sublocation(roots[0], "val"), specs)
     except FileNotFoundError:
         val_set = None
     val = ShardSource(val_set, resampled=False, shuffle_buffer=0, epochs=1) if val_set is not None else None

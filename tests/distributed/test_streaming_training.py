@@ -39,6 +39,14 @@ def test_training_streams_shards_validates_on_them_and_resumes(tiny_run, tmp_pat
     assert [r["step"] for r in val] == [2, 4] and all(r["loss"] > 0 for r in val)
 
 
+def test_a_pipe_command_names_the_whole_dataset(tiny_run, tmp_path, store_writer):
+    path = _shards(store_writer, "data", tmp_path, splits=("train", "val"))
+    cfg = _on_shards(tiny_run, tmp_path, path=f"pipe:cat {path}/{{file}}", shuffle_buffer=0)
+    data = build_data(cfg)
+    assert data.train_source.shards.location == f"pipe:cat {path}/train/{{file}}"
+    assert data.val_source is not None and next(data.val_batches(4, 1))["tok_x"].tensor.shape == (4, 4)
+
+
 def test_each_rank_and_worker_reads_its_own_reproducible_stream(tiny_run, tmp_path, store_writer):
     cfg = _on_shards(tiny_run, tmp_path, path=_shards(store_writer, "data", tmp_path), shuffle_buffer=4, num_workers=2)
     data = build_data(cfg)
