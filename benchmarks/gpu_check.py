@@ -110,7 +110,7 @@ def run_variant(name: str, base, device: torch.device, args, flops: list[int], p
         batches = [batch_to(next(stream), device) for _ in range(4)]
         if not flops:
             flops.append(step_flops(trainer, batches[0]))
-        if device.type == "cuda":
+        if device.type != "cpu":
             torch.cuda.reset_peak_memory_stats(device)
         times, tokens = [], []
         for i in range(args.warmup + args.steps):
@@ -124,7 +124,7 @@ def run_variant(name: str, base, device: torch.device, args, flops: list[int], p
                 tokens.append(count_input_tokens(b) + count_target_tokens(b))
         step = statistics.median(times)
         achieved = flops[0] / step
-        memory = f"{torch.cuda.max_memory_allocated(device) / 2**30:6.1f} GiB" if device.type == "cuda" else "  n/a"
+        memory = f"{torch.cuda.max_memory_allocated(device) / 2**30:6.1f} GiB" if device.type != "cpu" else "  n/a"
         mfu = "  ".join(f"MFU {achieved / p * 100:5.1f}% of {label}" for label, p in peaks.items())
         print(
             f"{name:<13} {statistics.mean(tokens) / step:10.0f} tokens/s  {step * 1e3:8.1f} ms/step  "
@@ -133,7 +133,7 @@ def run_variant(name: str, base, device: torch.device, args, flops: list[int], p
     finally:
         trainer.close()
         del trainer
-        if device.type == "cuda":
+        if device.type != "cpu":
             torch.cuda.empty_cache()
 
 
@@ -147,12 +147,13 @@ def main() -> None:
     parser.add_argument("--variants", default="eager,fsdp,fsdp_compile")
     parser.add_argument("--workers", type=int, default=8, help="loader workers for the random dataset")
     args = parser.parse_args()
-    device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    device = torch.device("cpu") if args.tiny or accelerator is None else accelerator
     variants = [v for v in args.variants.split(",") if v]
     if args.tiny:
         args.batch, args.steps, args.warmup, args.workers = 4, 2, 1, 0
         variants = [v for v in variants if "compile" not in v]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    name = torch.cuda.get_device_name(device) if device.type != "cpu" else "CPU"
     print(f"omnimask GPU check: torch {torch.__version__}, device {name}")
 
     roof = matmul_roof(device, 512 if args.tiny else 8192)
