@@ -112,8 +112,8 @@ def build_demo(out: str | Path, model: str | Path | None = None, *, seed: int = 
         log(f"demo: {fig.slug:<22} {fig.seconds:6.1f} s  " + ("skipped: " + fig.note if fig.skipped
                                                               else pictures[-1].name))
     total = time.perf_counter() - start
-    lead = [f"Model: {folder} — {params / 1e6:.2f} M parameters; modalities: "
-            + ", ".join(f"{n} ({r})" for r, n in dm.roles.items()) + ".",
+    lead = [f"Model: {folder} — {params / 1e6:.2f} M parameters; inputs: {', '.join(dm.model.input_modalities)}; "
+            f"outputs: {', '.join(dm.model.output_modalities)}; tokenizers for: {', '.join(dm.tokenizers) or 'none'}.",
             f"Scenes: held-out SynthWorld scenes of world {seed} (index {ctx.scene(0)['index']} on), rendered at "
             f"{dm.resolution}×{dm.resolution}; every generation uses seed {seed}. Built in {total:.1f} s "
             f"with {torch.get_num_threads()} thread(s)."]

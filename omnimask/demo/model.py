@@ -221,6 +221,8 @@ def describe_plan(the_plan: Plan) -> str:
             how = f"autoregressive, temperature {s.temperature:g}"
         else:
             how = f"{s.scheme} × {s.num_steps}, temperature {s.temperature:g}"
+            if isinstance(s.temperature_schedule, str) and s.temperature_schedule != "constant":
+                how += f" ({s.temperature_schedule} decay)"
         if isinstance(s.guidance_scale, tuple):
             weights = ", ".join(f"{c} {w:g}" for c, w in zip(s.guidance_conditions, s.guidance_scale))
             how += f", weighted guidance ({weights})"

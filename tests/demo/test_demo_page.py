@@ -2,6 +2,8 @@
 
 import re
 
+import numpy as np
+import pytest
 import torch
 
 from omnimask.demo import DemoContext, DemoModel, build_demo
@@ -55,3 +57,11 @@ def test_roles_and_chained_order_of_the_tiny_model(model_dir):
     assert dm.outputs(exclude=["tok_rgb"]) == ["depth", "semseg", "det", "caption", "metadata", "global"]
     assert dm.missing(inputs=["rgb", "normal"], outputs=["global", "edges"]) == ["normal", "edges"]
     assert dm.resolution == 16 and dm.title("tok_rgb") == "RGB (tok_rgb@16)" and dm.title("caption") == "caption"
+
+
+def test_retrieval_recall_counts_ties_at_their_expected_rate():
+    sims = np.array([[0.9, 0.1, 0.2], [0.5, 0.4, 0.6], [0.3, 0.3, 0.3]])
+    # query 0: its match is first; query 1: two items above it; query 2: three-way tie
+    assert retrieval.recall_at(sims, 1) == pytest.approx((1 + 0 + 1 / 3) / 3)
+    assert retrieval.recall_at(sims, 2) == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert retrieval.recall_at(np.ones((4, 4)), 3) == pytest.approx(0.75)
