@@ -201,7 +201,9 @@ class Trainer:
                 metrics = self.train_step(micro)
                 step_time = time.perf_counter() - t0
                 tokens = sum(count_target_tokens(b) + count_input_tokens(b) for b in micro)
-                tokens = round(float(distributed.all_reduce(torch.tensor(float(tokens), device=self.device), "sum")))
+                if self.world_size > 1:
+                    total = distributed.all_reduce(torch.tensor(float(tokens), device=self.device), "sum")
+                    tokens = round(float(total))
                 self.state.step += 1
                 self.state.samples_seen += cfg.global_batch(self.world_size)
                 self.state.tokens_seen += tokens
