@@ -43,9 +43,9 @@ class DemoResult:
 def no_model_message(looked_at: Path) -> str:
     """What to do when there is no model folder at ``looked_at``."""
     return (f"No shipped model was found at {looked_at}, so this page shows SynthWorld scenes only. "
-            "Train one with `omnimask train --recipe synth_small` (it writes <out>/checkpoint), then run "
-            "`omnimask demo --model <out>/checkpoint`; any SynthWorld model folder (model.safetensors, "
-            "config.json, tokenizers/) works with --model DIR.")
+            "Train one with `omnimask train --recipe synth_small --out runs/synth_small`, then run "
+            "`omnimask demo --model runs/synth_small/checkpoint`; any SynthWorld model folder "
+            "(model.safetensors, config.json, tokenizers/) works with --model DIR.")
 
 
 def fallback_demo(out: str | Path, looked_at: Path, *, seed: int = 0, num: int = 3, resolution: int = 64,
@@ -109,8 +109,7 @@ def build_demo(out: str | Path, model: str | Path | None = None, *, seed: int = 
             pictures.append(out / f"{fig.slug}.png")
             fig.image.save(pictures[-1])
         figures.append(fig)
-        log(f"demo: {fig.slug:<22} {fig.seconds:6.1f} s  " + ("skipped: " + fig.note if fig.skipped
-                                                              else pictures[-1].name))
+        log(f"demo: {fig.slug:<22} {fig.seconds:6.1f} s  " + (fig.note if fig.skipped else pictures[-1].name))
     total = time.perf_counter() - start
     lead = [f"Model: {folder} — {params / 1e6:.2f} M parameters; inputs: {', '.join(dm.model.input_modalities)}; "
             f"outputs: {', '.join(dm.model.output_modalities)}; tokenizers for: {', '.join(dm.tokenizers) or 'none'}.",
