@@ -65,3 +65,24 @@ def test_retrieval_recall_counts_ties_at_their_expected_rate():
     assert retrieval.recall_at(sims, 1) == pytest.approx((1 + 0 + 1 / 3) / 3)
     assert retrieval.recall_at(sims, 2) == pytest.approx((1 + 0 + 2 / 3) / 3)
     assert retrieval.recall_at(np.ones((4, 4)), 3) == pytest.approx(0.75)
+
+
+class _VectorTokenizer:
+    """A stand-in global tokenizer: ids (B, 2) -> vectors (B, 3) = (id0, id1, 1)."""
+
+    def detokenize(self, ids):
+        return torch.stack([ids[:, 0].float(), ids[:, 1].float(), torch.ones(len(ids))], dim=1)
+
+
+def test_retrieval_embeddings_are_decoded_unit_vectors(model_dir):
+    from omnimask.generation.state import full_condition
+
+    full = DemoModel.load(model_dir)
+    ids = torch.tensor([[3, 4], [0, 0]])
+    state = {"tok_clip_global": full_condition(full.specs["tok_clip_global"], ids)}
+    decoded = retrieval.embeddings(DemoModel(full.model, {**full.tokenizers, "tok_clip_global": _VectorTokenizer()}),
+                                   state)
+    assert np.allclose(decoded, [[3 / 26**0.5, 4 / 26**0.5, 1 / 26**0.5], [0, 0, 1]])
+    one_hot = retrieval.embeddings(full, state)  # no tokenizer: one-hot ids (vocabulary 8)
+    assert one_hot.shape == (2, 16)
+    assert np.allclose(one_hot[0, [3, 12]], 2**-0.5) and np.allclose(one_hot[1, [0, 8]], 2**-0.5)
