@@ -47,3 +47,12 @@ def test_semantic_maps_use_the_synthworld_palette():
     edges = map_picture("edges", np.array([[True, False]]))
     assert edges[0, 0].tolist() == [0, 0, 0] and edges[0, 1].tolist() == [255, 255, 255]
 
+
+
+def test_feature_maps_are_pictured_by_their_principal_components():
+    features = np.zeros((5, 4, 4), np.float32)  # channels first, as a card tokenizer may return them
+    features[2, :, 2:] = 1.0  # one direction of variation: left half vs right half
+    picture = map_picture("clip", features)
+    assert picture.shape == (4, 4, 3) and picture.dtype == np.uint8
+    assert (picture[:, :2] == picture[0, 0]).all() and (picture[:, 2:] == picture[0, 3]).all()
+    assert abs(int(picture[0, 0, 0]) - int(picture[0, 3, 0])) == 255  # first component spans the full range

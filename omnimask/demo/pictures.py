@@ -4,8 +4,8 @@ Maps are colourised as in the SynthWorld preview (:mod:`omnimask.data.synthworld
 with viridis on inverse depth, normals as RGB, semantic classes with
 :data:`~omnimask.data.synthworld.preview.SEMANTIC_PALETTE`, edges black on white; other feature
 maps through their first three principal components. Boxes are drawn on an RGB image, captions and
-metadata written into the cell, colour palettes shown as chips, global embeddings as a strip of
-values. The same functions picture ground truth (raw SynthWorld values) and generated values
+metadata written into the cell, colour palettes shown as chips, global embeddings as a square of
+viridis-coloured values. The same functions picture ground truth (raw SynthWorld values) and generated values
 (decoded through the tokenizers), so the two look alike side by side.
 """
 
@@ -23,7 +23,7 @@ from omnimask.data.synthworld.preview import SEMANTIC_PALETTE
 from omnimask.demo.layout import text as text_block
 from omnimask.generation.render import Decoded
 
-#: Metadata keys worth showing first (the rest follow while room is left).
+#: Metadata keys a picture shows (all keys only when none of these is there).
 METADATA_FIRST: tuple[str, ...] = ("brightness", "n_coco_instances", "contrast", "colorfulness", "walkability",
                                    "objectness")
 #: Short names of metadata keys in pictures.
