@@ -1,0 +1,87 @@
+"""The evaluation figure: per task a few scenes — input, each column's prediction, ground truth.
+
+Maps are colourised with :mod:`omnimask.viz` (depth with a colour map, normals as RGB, classes with
+the label palette); boxes are drawn on the input image; captions are printed under the row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from omnimask import viz
+from omnimask.evaluation.report import COLUMN_TITLES, COLUMNS, TaskResult
+from omnimask.evaluation.tasks import Task
+
+
+def _picture(value: Any, view: str, base: np.ndarray | None, cell: int) -> np.ndarray | Image.Image | None:
+    if view == "depth":
+        return viz.colorize_depth(np.asarray(value, np.float32))
+    if view == "normal":
+        return viz.colorize_normals(np.asarray(value, np.float32))
+    if view == "labels":
+        return viz.colorize_labels(np.asarray(value).astype(np.int64))
+    if view == "rgb":
+        return np.asarray(value, np.uint8)
+    if view == "boxes":
+        canvas = base if base is not None else np.full((cell, cell, 3), 255, np.uint8)
+        boxes = list(value or [])
+        colors = [viz.LABEL_PALETTE[1 + i % (len(viz.LABEL_PALETTE) - 1)] for i in range(len(boxes))]
+        return viz.draw_boxes(canvas, [b["box"] for b in boxes], [str(b["class"]) for b in boxes], colors, cell)
+    return None
+
+
+def _input_picture(value: Any) -> np.ndarray | None:
+    arr = np.asarray(value) if not isinstance(value, (str, list, dict)) else None
+    if arr is None or arr.ndim < 2:
+        return None
+    if arr.dtype == np.uint8 and arr.ndim == 3:
+        return arr
+    if arr.ndim == 3:
+        return viz.colorize_normals(arr.astype(np.float32))
+    if np.issubdtype(arr.dtype, np.floating):
+        return viz.colorize_depth(arr.astype(np.float32))
+    return viz.colorize_labels(arr.astype(np.int64))
+
+
+def _beside(left: Image.Image, right: Image.Image, pad: int = 6) -> Image.Image:
+    out = Image.new("RGB", (left.width + pad + right.width, max(left.height, right.height)), (255, 255, 255))
+    out.paste(left, (0, 0))
+    out.paste(right, (left.width + pad, 0))
+    return out
+
+
+def task_panel(task: Task, result: TaskResult, cell: int = 96) -> Image.Image | None:
+    """The rows of one task (None for tasks without a picture, such as retrieval, or without examples)."""
+    if task.view == "none" or not result.examples:
+        return None
+    columns = [c for c in COLUMNS if c in result.examples[0].outputs]
+    parts: list[Image.Image] = [viz.text_block(task.title.replace("→", "->"), 6 * cell, size=14)]
+    for example in result.examples:
+        cells, titles, texts = [], [], []
+        base = None
+        for name, value in example.inputs.items():
+            picture = _input_picture(value)
+            if picture is None:
+                texts.append(f"{name}: {value}")
+                continue
+            cells.append(picture)
+            titles.append(name)
+            base = picture if base is None and picture.ndim == 3 else base
+        for column in columns:
+            value = example.outputs[column]
+            picture = _picture(value, task.view, base, cell)
+            if picture is not None:
+                cells.append(picture)
+                titles.append(COLUMN_TITLES[column])
+            if task.view == "text":
+                texts.append(f"{COLUMN_TITLES[column]}: {value}")
+        row = viz.grid([cells], titles=titles if len(parts) == 1 else None, cell=cell) if cells else None
+        if texts:
+            text = viz.stack([viz.text_block(t, 5 * cell, size=11) for t in texts], pad=1)
+            row = _beside(row, text) if row is not None else text
+        if row is not None:
+            parts.append(row)
+    return viz.stack(parts, pad=2)
