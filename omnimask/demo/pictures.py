@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from omnimask import viz
+from omnimask.data.synthworld.config import SEMANTIC_CLASSES
 from omnimask.data.synthworld.preview import SEMANTIC_PALETTE
 from omnimask.demo.layout import text as text_block
 from omnimask.generation.render import Decoded
@@ -80,6 +81,11 @@ def map_picture(role: str, raw: Any) -> np.ndarray:
         lo, hi = np.nanpercentile(arr, [1, 99])
         return viz.colormap((arr - lo) / max(hi - lo, 1e-9))
     return viz.colorize_labels(arr)
+
+
+def semantic_legend(picture: Image.Image) -> Image.Image:
+    """``picture`` with the legend of the SynthWorld semantic classes underneath."""
+    return viz.stack([picture, viz.legend(SEMANTIC_CLASSES, SEMANTIC_PALETTE, picture.width - 8)])
 
 
 def text_picture(text: str, cell: int, size: int | None = None) -> Image.Image:

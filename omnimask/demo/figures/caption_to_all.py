@@ -7,7 +7,7 @@ from __future__ import annotations
 from omnimask.demo.context import DemoContext, Figure
 from omnimask.demo.layout import GIVEN, Cell, panel
 from omnimask.demo.model import describe_plan
-from omnimask.demo.pictures import decoded_picture, text_picture
+from omnimask.demo.pictures import decoded_picture, semantic_legend, text_picture
 
 SLUG = "2_caption_to_all"
 TITLE = "Caption → all (RGB first, then the rest chained)"
@@ -46,6 +46,7 @@ def make(ctx: DemoContext) -> Figure:
     image = panel(rows, title=f"{TITLE} — {len(captions)} written captions",
                   columns=["caption (given)", *[dm.title(r) for r in targets]],
                   row_labels=[f"caption {i + 1}" for i in range(len(captions))], cell=ctx.cell)
+    image = semantic_legend(image) if "semseg" in targets else image
     listed = " | ".join(f"{i + 1}: “{c}”" for i, c in enumerate(captions))
     return Figure(SLUG, TITLE, EXPLANATION, image, conditions=f"{dm.name('caption')}: {listed}",
                   plan=describe_plan(the_plan), seed=ctx.seed,

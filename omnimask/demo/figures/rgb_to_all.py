@@ -10,7 +10,7 @@ from __future__ import annotations
 from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import GIVEN, Cell, panel
 from omnimask.demo.model import describe_plan
-from omnimask.demo.pictures import decoded_picture
+from omnimask.demo.pictures import decoded_picture, semantic_legend
 
 SLUG = "1_rgb_to_all"
 TITLE = "RGB → all (chained generation)"
@@ -41,6 +41,7 @@ def make(ctx: DemoContext) -> Figure:
     image = panel(rows, title=f"{TITLE} — {len(scenes)} held-out scenes",
                   columns=["RGB (given)", *[dm.title(r) for r in targets]], row_labels=labels,
                   cell=ctx.cell)
+    image = semantic_legend(image) if "semseg" in targets else image
     return Figure(SLUG, TITLE, EXPLANATION, image, conditions=f"{dm.name('rgb')}: the scene's RGB image",
                   plan=describe_plan(the_plan), seed=ctx.seed,
                   facts=[f"generation: {timed.seconds:.2f} s for {len(scenes)} scenes in one batch"])

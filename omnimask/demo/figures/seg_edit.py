@@ -12,7 +12,7 @@ from omnimask.data.synthworld.config import SEMANTIC_CLASSES, SHAPE_IDS
 from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import GIVEN, Cell, panel
 from omnimask.demo.model import describe_plan
-from omnimask.demo.pictures import decoded_picture, map_picture
+from omnimask.demo.pictures import decoded_picture, map_picture, semantic_legend
 from omnimask.generation.conditions import changed_pixels, inpaint, replace_class
 
 SLUG = "4_segmentation_edit"
@@ -74,7 +74,8 @@ def make(ctx: DemoContext) -> Figure:
         labels.append(scene_label(sample))
     columns = ["scene RGB (truth)", "semseg (given)", "RGB from semseg", "edited semseg (given)",
                "RGB from edited semseg"] + (["edited: RGB in-painted where the map changed"] if can_inpaint else [])
-    image = panel(rows, title=f"{TITLE} — {'; '.join(edits)}", columns=columns, row_labels=labels, cell=ctx.cell)
+    image = semantic_legend(panel(rows, title=f"{TITLE} — {'; '.join(edits)}", columns=columns, row_labels=labels,
+                                  cell=ctx.cell))
     return Figure(SLUG, TITLE, EXPLANATION, image,
                   conditions=f"{dm.name('semseg')}: the scene's semantic map, then the edited one ({'; '.join(edits)})"
                              + (f"; in-painting also keeps {dm.name('tok_rgb')} tokens whose pixels did not change"
