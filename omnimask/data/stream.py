@@ -6,7 +6,8 @@ on worker ids, process counts or how far an iterator has run, so:
 
 * resuming at sample ``i`` reproduces the uninterrupted stream exactly;
 * DataLoader workers need no extra seeding (each index carries its own seed);
-* a distributed run gives rank ``r`` of ``R`` the indices ``i ≡ r (mod R)`` of each global batch.
+* a distributed run gives each rank contiguous blocks of the stream (:class:`RankBlockSampler`), so
+  R ranks with gradient accumulation A see exactly the samples of one process with accumulation R·A.
 """
 
 from __future__ import annotations
@@ -63,28 +64,34 @@ class IndexedSamples(Dataset):
         return self.mask(raw, np.random.default_rng([self.seed, index]))
 
 
-class GlobalBatchSampler(Sampler[list[int]]):
-    """Yields this rank's indices of global batches ``start, start + 1, ...``.
+class RankBlockSampler(Sampler[list[int]]):
+    """This rank's micro-batches of the global sample stream, the same blocks for any world size.
 
-    Global batch ``s`` covers sample indices ``[s·G, (s+1)·G)`` with ``G = batch_size · world_size``;
-    rank ``r`` takes every ``world_size``-th of them starting at ``r``.
+    Micro-batch ``k`` of the run covers samples ``[start + k·b, start + (k+1)·b)``. An optimizer step
+    consumes ``world_size · grad_accum`` consecutive micro-batches and rank ``r`` takes the
+    ``grad_accum`` of them starting at ``r · grad_accum``. With one rank this is the plain consecutive
+    stream; and W ranks with accumulation A train on exactly the blocks (and, as every rank averages
+    its micro-batch losses, the gradient) of one process with accumulation W·A.
     """
 
     def __init__(self, batch_size: int, start_sample: int = 0, rank: int = 0, world_size: int = 1,
-                 num_batches: int | None = None) -> None:
-        self.batch_size = batch_size
-        self.start = start_sample
-        self.rank = rank
-        self.world = world_size
-        self.num_batches = num_batches
+                 grad_accum: int = 1, num_batches: int | None = None) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside a world of {world_size}")
+        self.batch_size, self.start, self.rank = batch_size, start_sample, rank
+        self.world, self.accum, self.num_batches = world_size, grad_accum, num_batches
+
+    def block(self, k: int) -> int:
+        """Global micro-batch index of this rank's ``k``-th micro-batch."""
+        step, micro = divmod(k, self.accum)
+        return step * self.world * self.accum + self.rank * self.accum + micro
 
     def __iter__(self) -> Iterator[list[int]]:
-        global_size = self.batch_size * self.world
-        b = 0
-        while self.num_batches is None or b < self.num_batches:
-            first = self.start + b * global_size
-            yield list(range(first + self.rank, first + global_size, self.world))
-            b += 1
+        k = 0
+        while self.num_batches is None or k < self.num_batches:
+            first = self.start + self.block(k) * self.batch_size
+            yield list(range(first, first + self.batch_size))
+            k += 1
 
     def __len__(self) -> int:
         if self.num_batches is None:
@@ -96,7 +103,7 @@ def batches(dataset: IndexedSamples, collate: CollateFn, batch_size: int, start_
             num_batches: int | None = None, num_workers: int = 0, rank: int = 0,
             world_size: int = 1) -> Iterator[Batch]:
     """Iterate collated batches of ``dataset`` from ``start_sample`` on (endless if ``num_batches`` is None)."""
-    sampler = GlobalBatchSampler(batch_size, start_sample, rank, world_size, num_batches)
+    sampler = RankBlockSampler(batch_size, start_sample, rank, world_size, num_batches=num_batches)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
                         persistent_workers=False, prefetch_factor=4 if num_workers else None)
     yield from loader

@@ -11,7 +11,7 @@ plain :class:`~omnimask.model.FourM` and returns it wrapped with
 optionally with activation checkpointing and ``torch.compile`` per block. Every rank averages the
 mean loss of its own micro-batches, exactly as 4M did, so a run on W ranks with ``grad_accum`` A
 equals a single-process run whose ``grad_accum`` is W·A (same blocks of samples, see
-:class:`omnimask.training.setup.RankBlockSampler`).
+:class:`omnimask.data.stream.RankBlockSampler`).
 
 The state-dict helpers gather a sharded model and optimizer into the single-process layout
 (optimizer state keyed by parameter index, as ``optimizer.state_dict()`` writes it) and load that

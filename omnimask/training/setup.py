@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from omnimask.batch import Batch
 from omnimask.config import ConfigError, to_dict
@@ -27,7 +27,7 @@ from omnimask.data.config import DataConfig
 from omnimask.data.mixture_source import MixtureSource, MixtureStream
 from omnimask.data.shard_reader import ShardSet, ShardSource
 from omnimask.data.shards import TOKEN_EXTS, sublocation
-from omnimask.data.stream import IndexedSamples, SampleSource, batches
+from omnimask.data.stream import IndexedSamples, RankBlockSampler, SampleSource, batches
 from omnimask.data.stream_samples import StreamSamples, StreamSource
 from omnimask.data.synth_tokens import (
     SynthTokenizer,
@@ -54,41 +54,6 @@ def build_model(cfg: Any) -> FourM:
 
 def _mask_one(raw: dict, rng: np.random.Generator, masker: Masker, specs: Mapping[str, ModalitySpec]) -> Any:
     return masker(model_inputs(raw, specs), rng)
-
-
-class RankBlockSampler(Sampler[list[int]]):
-    """This rank's micro-batches of the global sample stream, the same blocks for any world size.
-
-    Micro-batch ``k`` of the run covers samples ``[start + k·b, start + (k+1)·b)``. An optimizer step
-    consumes ``world_size · grad_accum`` consecutive micro-batches and rank ``r`` takes the
-    ``grad_accum`` of them starting at ``r · grad_accum``. With one rank this is the plain consecutive
-    stream; and W ranks with accumulation A train on exactly the blocks (and, as every rank averages
-    its micro-batch losses, the gradient) of one process with accumulation W·A.
-    """
-
-    def __init__(self, batch_size: int, start_sample: int = 0, rank: int = 0, world_size: int = 1,
-                 grad_accum: int = 1, num_batches: int | None = None) -> None:
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is outside a world of {world_size}")
-        self.batch_size, self.start, self.rank = batch_size, start_sample, rank
-        self.world, self.accum, self.num_batches = world_size, grad_accum, num_batches
-
-    def block(self, k: int) -> int:
-        """Global micro-batch index of this rank's ``k``-th micro-batch."""
-        step, micro = divmod(k, self.accum)
-        return step * self.world * self.accum + self.rank * self.accum + micro
-
-    def __iter__(self) -> Iterator[list[int]]:
-        k = 0
-        while self.num_batches is None or k < self.num_batches:
-            first = self.start + self.block(k) * self.batch_size
-            yield list(range(first, first + self.batch_size))
-            k += 1
-
-    def __len__(self) -> int:
-        if self.num_batches is None:
-            raise TypeError("an endless sampler has no length")
-        return self.num_batches
 
 
 @dataclasses.dataclass

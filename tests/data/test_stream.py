@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from omnimask.data.stream import GlobalBatchSampler, IndexedSamples, batches
+from omnimask.data.stream import IndexedSamples, batches
 
 
 class Rows:
@@ -35,13 +35,6 @@ def test_resuming_mid_stream_reproduces_the_rest():
     tail = [x for b in batches(IndexedSamples(Rows(), _mask, seed=3), _collate, 4, start_sample=12, num_batches=3)
             for x in b]
     assert tail == full[12:]
-
-
-def test_ranks_partition_each_global_batch():
-    per_rank = [list(GlobalBatchSampler(3, start_sample=6, rank=r, world_size=2, num_batches=2)) for r in range(2)]
-    for step in range(2):
-        merged = sorted(per_rank[0][step] + per_rank[1][step])
-        assert merged == list(range(6 + 6 * step, 12 + 6 * step))
 
 
 def test_different_seeds_differ():
