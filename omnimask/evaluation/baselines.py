@@ -76,7 +76,8 @@ def majority_caption(truths: Sequence[Sequence[Mapping[str, Any]]]) -> list[str]
     colour = Counter(o["colour"] for o in objects).most_common(1)[0][0]
     shape = Counter(o["class"] for o in objects).most_common(1)[0][0]
     noun = "object" if count == 1 else "objects"
-    return _constant(f"{words.get(count, str(count)).capitalize()} {noun}: a {colour} {shape}.", len(truths))
+    article = "an" if colour[0] in "aeiou" else "a"
+    return _constant(f"{words.get(count, str(count)).capitalize()} {noun}: {article} {colour} {shape}.", len(truths))
 
 
 def mean_image(truths: Sequence[np.ndarray]) -> list[np.ndarray]:

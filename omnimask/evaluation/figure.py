@@ -16,11 +16,27 @@ from omnimask.evaluation.report import COLUMN_TITLES, COLUMNS, TaskResult
 from omnimask.evaluation.tasks import Task
 
 
-def _picture(value: Any, view: str, base: np.ndarray | None, cell: int) -> np.ndarray | Image.Image | None:
+def _depth_picture(depth: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+    """Inverse depth on the ground truth's colour range, black where the ground truth is invalid (sky),
+    so that every column of a row is coloured alike."""
+    if truth is None or not (truth > 0).any():
+        return viz.colorize_depth(depth)
+    valid = truth > 0
+    lo, hi = np.percentile(1.0 / truth[valid].astype(np.float64), [1, 99])
+    out = np.zeros((*depth.shape, 3), np.uint8)
+    out[valid] = viz.colormap((1.0 / np.maximum(depth[valid], 1e-3) - lo) / max(hi - lo, 1e-12))
+    return out
+
+
+def _picture(value: Any, view: str, base: np.ndarray | None, cell: int,
+             truth: Any = None) -> np.ndarray | Image.Image | None:
     if view == "depth":
-        return viz.colorize_depth(np.asarray(value, np.float32))
+        return _depth_picture(np.asarray(value, np.float32), None if truth is None else np.asarray(truth))
     if view == "normal":
-        return viz.colorize_normals(np.asarray(value, np.float32))
+        normal = np.array(value, np.float32)
+        if truth is not None:
+            normal[np.all(np.asarray(truth) == 0, axis=-1)] = 0  # black where the truth is invalid
+        return viz.colorize_normals(normal)
     if view == "labels":
         return viz.colorize_labels(np.asarray(value).astype(np.int64))
     if view == "rgb":
@@ -72,7 +88,7 @@ def task_panel(task: Task, result: TaskResult, cell: int = 96) -> Image.Image | 
             base = picture if base is None and picture.ndim == 3 else base
         for column in columns:
             value = example.outputs[column]
-            picture = _picture(value, task.view, base, cell)
+            picture = _picture(value, task.view, base, cell, example.outputs.get("truth"))
             if picture is not None:
                 cells.append(picture)
                 titles.append(COLUMN_TITLES[column])

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from omnimask.evaluation.data import DataSpec, load_scenes, parse_data_spec
 from omnimask.evaluation.predict import GLOBAL, Predictor, Unavailable
@@ -147,7 +148,7 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
     results = [
         run_task(t, scenes, predictor, specialist=specialist_models.get(t.name), labeler=the_labeler,
                  labeler_note=labeler_note, seed=seed, examples=examples)
-        for t in chosen
+        for t in tqdm(chosen, desc="tasks", unit="task", disable=not progress)
     ]
     meta = {
         "model": str(model_dir),

@@ -37,16 +37,23 @@ def _check(preds: Sequence[Any], truths: Sequence[Any]) -> None:
         raise ValueError(f"{len(preds)} predictions for {len(truths)} ground-truth maps")
 
 
-class DepthMetric:
-    """Absolute relative error and δ1 over the valid pixels (target > 0) of all maps; (H, W) metres."""
+class _PooledMaps:
+    """Feeds per-sample maps, stacked in ``dtype``, to a :class:`MapMetrics` accumulator."""
 
-    def __init__(self) -> None:
-        self._acc = MapMetrics("depth")
+    def __init__(self, kind: str, dtype: type, num_classes: int = 0) -> None:
+        self._acc, self._dtype = MapMetrics(kind, num_classes), dtype
 
     def update(self, preds: Sequence[Any], truths: Sequence[Any]) -> None:
         _check(preds, truths)
         if len(preds):
-            self._acc.update(_stack(preds).astype(np.float32), _stack(truths).astype(np.float32))
+            self._acc.update(_stack(preds).astype(self._dtype), _stack(truths).astype(self._dtype))
+
+
+class DepthMetric(_PooledMaps):
+    """Absolute relative error and δ1 over the valid pixels (target > 0) of all maps; (H, W) metres."""
+
+    def __init__(self) -> None:
+        super().__init__("depth", np.float32)
 
     def compute(self) -> dict[str, float]:
         out = self._acc.compute()
@@ -79,22 +86,17 @@ class NormalMetric:
         }
 
 
-class SemsegMetric:
+class SemsegMetric(_PooledMaps):
     """Mean IoU and pixel accuracy from the confusion matrix of all maps; (H, W) class ids in [0, K)."""
 
     def __init__(self, num_classes: int) -> None:
-        self._acc = MapMetrics("semseg", num_classes)
+        super().__init__("semseg", np.int64, num_classes)
 
     @property
     def confusion(self) -> torch.Tensor:
         """(K, K) counts so far: row = true class, column = predicted class."""
         assert self._acc.conf is not None
         return self._acc.conf
-
-    def update(self, preds: Sequence[Any], truths: Sequence[Any]) -> None:
-        _check(preds, truths)
-        if len(preds):
-            self._acc.update(_stack(preds).astype(np.int64), _stack(truths).astype(np.int64))
 
     def compute(self) -> dict[str, Any]:
         out = self._acc.compute()
