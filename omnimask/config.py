@@ -165,35 +165,38 @@ def to_dict(cfg: Any) -> Any:
     return cfg
 
 
-def apply_override(cfg: T, dotted: str, raw: Any) -> T:
-    """Return a copy of ``cfg`` with the field at ``dotted`` (e.g. ``optim.lr``) set to ``raw``."""
-    head, _, rest = dotted.partition(".")
-    types_ = _field_types(type(cfg))
+def _set_field(data: dict[str, Any], cls: type, parts: list[str], raw: Any, dotted: str) -> None:
+    """Write the parsed ``raw`` at ``parts`` into ``data`` (the dict form of a ``cls``), type-checked."""
+    head, rest = parts[0], parts[1:]
+    types_ = _field_types(cls)
     if head not in types_:
-        raise ConfigError(f"unknown key {dotted!r}: {type(cfg).__name__} has {sorted(types_)}")
-    current = getattr(cfg, head)
+        raise ConfigError(f"unknown key {dotted!r}: {cls.__name__} has {sorted(types_)}")
+    _, inner = _is_optional(types_[head])
     if rest:
-        if current is None or not dataclasses.is_dataclass(current):
+        if not dataclasses.is_dataclass(inner) or not isinstance(data.get(head), dict):
             raise ConfigError(f"{head} is not a config section, so {dotted!r} cannot be set")
-        value = apply_override(current, rest, raw)
-    else:
-        parsed = _parse_scalar(raw) if isinstance(raw, str) else raw
-        tp = types_[head]
-        _, inner = _is_optional(tp)
-        if inner is str and not isinstance(parsed, str) and parsed is not None:
-            parsed = raw  # a string field takes the literal text, e.g. "007"
-        value = _coerce(parsed, tp, dotted)
-    return dataclasses.replace(cfg, **{head: value})
+        _set_field(data[head], inner, rest, raw, dotted)
+        return
+    parsed = _parse_scalar(raw) if isinstance(raw, str) else raw
+    if inner is str and not isinstance(parsed, str) and parsed is not None:
+        parsed = raw  # a string field takes the literal text, e.g. "007"
+    data[head] = to_dict(_coerce(parsed, types_[head], dotted))
 
 
 def apply_overrides(cfg: T, assignments: Iterable[str]) -> T:
-    """Apply ``key=value`` strings in order; ``value`` is parsed as JSON when possible."""
+    """A copy of ``cfg`` with ``dotted.key=value`` assignments applied (values parsed as JSON when possible).
+
+    Each value is checked against its field's type as it is read; the whole tree is validated once at
+    the end, so overrides that only make sense together (``data.source=store`` + ``data.path=...``)
+    can be given in any order.
+    """
+    data = to_dict(cfg)
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {assignment!r} must look like dotted.key=value")
-        cfg = apply_override(cfg, key.strip(), value.strip())
-    return cfg
+        _set_field(data, type(cfg), key.strip().split("."), value.strip(), key.strip())
+    return from_dict(type(cfg), data)
 
 
 def save_config(cfg: Any, path: str | Path) -> Path:
