@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from omnimask.config import apply_overrides, save_config, to_dict
     from omnimask.recipes import RECIPES, get_recipe
+    from omnimask.training.distributed import env_rank
     from omnimask.training.loop import train
 
     if args.list_recipes:
@@ -40,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
-    save_config(cfg, f"{cfg.out_dir}/config.json")
+    main_rank = env_rank() == 0  # under torchrun only rank 0 writes and reports
+    if main_rank:
+        save_config(cfg, f"{cfg.out_dir}/config.json")
     trainer = train(cfg, resume=args.resume, device=args.device)
-    print(f"done: {trainer.state.step} steps, checkpoint in {trainer.checkpoint_dir}")
+    if main_rank:
+        print(f"done: {trainer.state.step} steps, checkpoint in {trainer.checkpoint_dir}")
     return 0

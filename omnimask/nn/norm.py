@@ -34,7 +34,8 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., D) -> (..., D)."""
-        return F.layer_norm(x, (self.dim,), self.weight, self.bias, self.eps)
+        bias = self.bias if isinstance(self.bias, nn.Parameter) else self.bias.to(x.dtype)  # zero buffer
+        return F.layer_norm(x, (self.dim,), self.weight, bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.dim}, eps={self.eps}, bias={isinstance(self.bias, nn.Parameter)}"
