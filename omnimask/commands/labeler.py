@@ -12,6 +12,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from omnimask.commands import register_actions
+
 
 def _register_train_miniclip(actions: argparse._SubParsersAction) -> None:
     p = actions.add_parser(
@@ -53,10 +55,7 @@ ACTIONS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``omnimask labeler`` and its actions."""
-    parser = subparsers.add_parser("labeler", help="feature labelers (MiniCLIP)", description=__doc__.split("\n")[0])
-    actions = parser.add_subparsers(dest="labeler_action", metavar="ACTION", required=True)
-    for add in ACTIONS.values():
-        add(actions)
+    register_actions(subparsers, "labeler", "feature labelers (MiniCLIP)", __doc__.split("\n")[0], ACTIONS)
 
 
 def _print_retrieval(metrics: dict[str, float]) -> None:

@@ -21,6 +21,8 @@ import argparse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from omnimask.commands import register_actions
+
 
 def _register_train_text(actions: argparse._SubParsersAction) -> None:
     p = actions.add_parser(
@@ -99,10 +101,7 @@ ACTIONS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``omnimask tokenizer`` and its actions."""
-    parser = subparsers.add_parser("tokenizer", help="train tokenizers", description=__doc__.split("\n")[0])
-    actions = parser.add_subparsers(dest="tokenizer_action", metavar="ACTION", required=True)
-    for add in ACTIONS.values():
-        add(actions)
+    register_actions(subparsers, "tokenizer", "train tokenizers", __doc__.split("\n")[0], ACTIONS)
 
 
 def _synthworld_corpus(n: int, seed: int) -> tuple[Iterator[str], tuple[str, ...]]:
