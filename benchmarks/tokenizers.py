@@ -7,11 +7,15 @@
 3. Decoding the same tokens: ViT decoder vs the DiVAE's diffusion decoder with 1, 4 (the default)
    and 8 DDIM steps, ratio to the ViT decoder.
 4. UNet self-attention: ``scaled_dot_product_attention`` vs the explicit q·kᵀ softmax baseline.
+5. The shipped SynthWorld tokenizers (``omnimask/assets/tokenizers/synthworld64``): encode (raw maps →
+   ids, card normalisation included) and decode (ids → raw maps) in images/s on rendered scenes, and
+   their ratio to the k-means stand-in fitted on the same maps.
 
 Sizes: tiny defaults (CPU minutes); ``--release`` uses the released architectures (ViT-B/16, the
 ``unet_patched`` UNet, codebook 16k / 8k); ``--size`` picks the image resolution.
 
-Run: ``python benchmarks/tokenizers.py [--release] [--size 224] [--batch 4] [--iters 3] [--threads 1]``.
+Run: ``python -m benchmarks.tokenizers [--release] [--size 224] [--batch 4] [--iters 3] [--threads 1]
+[--shipped-only]``.
 """
 
 from __future__ import annotations
@@ -105,6 +109,38 @@ def bench_unet_attention(channels: int, tokens: int, iters: int, gen: torch.Gene
     print(f"   sdpa {1e3 * t_sdpa:8.2f} ms   explicit {1e3 * t_exp:8.2f} ms   x{t_exp / t_sdpa:5.2f}")
 
 
+def bench_shipped(batch: int, iters: int) -> None:
+    """Encode / decode images per second of every map tokenizer of the shipped SynthWorld bundle."""
+    import numpy as np
+
+    from omnimask.data.synth_tokens import NUM_SEMANTIC_CLASSES
+    from omnimask.data.synthworld import SynthWorldConfig, render_sample
+    from omnimask.tokenizers.bundle import CardMapTokenizer, MapTokenizer, load_tokenizers, shipped_bundle_path
+    from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
+    from omnimask.tokenizers.map_features import map_features
+
+    bundle = load_tokenizers(shipped_bundle_path("synthworld64"))
+    scenes = [render_sample(0, i, SynthWorldConfig(resolution=64)) for i in range(batch)]
+    print(f"\n5. shipped SynthWorld tokenizers, batch {batch} at 64x64 (images/s; ratio to the k-means stand-in)")
+    print(f"   {'tokenizer':<16}{'encode':>9}{'decode':>9}  {'k-means enc':>11}{'dec':>8}  {'enc x':>6}{'dec x':>7}")
+    for name, tok in bundle.items():
+        if not isinstance(tok, CardMapTokenizer):
+            continue
+        raw = np.stack([s[tok.kind] for s in scenes])
+        feats = np.stack([map_features(tok.kind).to_features(m, NUM_SEMANTIC_CLASSES) for m in raw])
+        fitted = KMeansPatchTokenizer.fit(torch.from_numpy(feats), 8, tok.vocab_size, iters=2)
+        kmeans = MapTokenizer(tok.kind, fitted, NUM_SEMANTIC_CLASSES)
+        rates = []
+        for t in (tok, kmeans):
+            ids = t.tokenize(raw)
+            with torch.no_grad():
+                rates += [batch / timed(lambda t=t, raw=raw: t.tokenize(raw), iters),
+                          batch / timed(lambda t=t, ids=ids: t.detokenize(ids), iters)]  # fmt: skip
+        enc, dec, k_enc, k_dec = rates
+        print(f"   {name:<16}{enc:>9.0f}{dec:>9.0f}  {k_enc:>11.0f}{k_dec:>8.0f}  "
+              f"{enc / k_enc:>6.2f}{dec / k_dec:>7.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--release", action="store_true", help="released architecture sizes")
@@ -112,6 +148,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--shipped-only", action="store_true", help="only section 5 (the shipped tokenizers)")
+    parser.add_argument("--shipped-batch", type=int, default=64, help="maps per call in section 5")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # parameter initialisation of the benchmarked models
@@ -124,10 +162,12 @@ def main() -> None:
                       diffusion=DiffusionConfig())  # fmt: skip
     print(f"omnimask tokenizer benchmark: release={args.release} size={args.size} batch={args.batch} "
           f"threads={args.threads}")  # fmt: skip
-    bench_quantizers(4096, args.iters, gen)
-    ids = bench_vqvae(vq, args.size, args.batch, args.iters, gen)
-    bench_decoders(vq, div, ids, args.iters)
-    bench_unet_attention(unet.model_channels * 2, (args.size // unet.patch_size // 2) ** 2, args.iters, gen)
+    if not args.shipped_only:
+        bench_quantizers(4096, args.iters, gen)
+        ids = bench_vqvae(vq, args.size, args.batch, args.iters, gen)
+        bench_decoders(vq, div, ids, args.iters)
+        bench_unet_attention(unet.model_channels * 2, (args.size // unet.patch_size // 2) ** 2, args.iters, gen)
+    bench_shipped(args.shipped_batch, args.iters)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import torch
 
 from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.training.data import flip_maps, sample_batch
-from omnimask.tokenizers.training.loop import pixel_weights, step_generator
+from omnimask.tokenizers.training.loop import class_weights, hard_pixel_weights, pixel_weights, step_generator
 from omnimask.tokenizers.training.recipes import SYNTH_MAPS, get_recipe
 
 
@@ -55,3 +55,19 @@ def test_pixel_weights_for_sky_and_sparse_edges():
     assert pixel_weights(ModalityTokenizer.create(rgb.model, name="rgb", modality="rgb", input=rgb.input),
                          np.zeros((1, 64, 64, 3), np.uint8), torch.zeros(1, 3, 64, 64),
                          dataclasses.replace(rgb)) is None  # fmt: skip
+
+
+def test_class_weights_lift_rare_classes_and_average_one():
+    labels = np.array([0] * 90 + [1] * 10)
+    w = class_weights(labels, 3, exponent=0.5)
+    assert w[1] / w[0] == pytest.approx(3.0, rel=1e-5)  # (0.9 / 0.1) ** 0.5
+    assert float(w[0] * 0.9 + w[1] * 0.1) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_hard_pixel_weights_follow_the_probability_of_the_truth():
+    logits = torch.zeros(1, 2, 1, 2)
+    logits[0, 0, 0, 0] = 10.0  # pixel 0 confidently class 0; pixel 1 undecided
+    w = hard_pixel_weights(logits, torch.tensor([[[0, 1]]]), gamma=2.0)
+    assert w[0, 0, 0].item() == pytest.approx(0.0, abs=1e-6) and w[0, 0, 1].item() == pytest.approx(0.25)
+    binary = hard_pixel_weights(torch.tensor([[[[0.0, 10.0]]]]), torch.tensor([[[[1.0, 0.0]]]]), gamma=1.0)
+    assert binary[0, 0].tolist() == pytest.approx([0.5, 1.0], abs=1e-4)

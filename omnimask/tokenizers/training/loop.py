@@ -57,9 +57,21 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 def class_weights(labels: np.ndarray, num_classes: int, exponent: float) -> torch.Tensor:
     """(K,) weights ∝ frequency^−exponent of each class in ``labels``, scaled so an average pixel weighs 1."""
     freq = torch.bincount(torch.from_numpy(labels.reshape(-1)).long(), minlength=num_classes).double()
-    freq = (freq / freq.sum()).clamp_min(1e-6)
-    w = freq ** (-exponent)
+    freq = freq / freq.sum()
+    w = freq.clamp_min(1e-6) ** (-exponent)  # absent classes get a finite weight and count for nothing below
     return (w / (w * freq).sum()).float()
+
+
+def hard_pixel_weights(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
+    """(B, H, W) focal weights (1 − p_true)^γ of class logits (B, K, H, W) with ids (B, H, W), or of
+    binary logits (B, 1, H, W) with a 0/1 target (B, 1, H, W); detached (a weighting, not a loss)."""
+    with torch.no_grad():
+        if target.ndim == 3:
+            p_true = logits.float().softmax(1).gather(1, target[:, None]).squeeze(1)
+        else:
+            p = logits.float().sigmoid()[:, 0]
+            p_true = torch.where(target[:, 0] > 0.5, p, 1 - p)
+        return (1 - p_true).clamp_min(0) ** gamma
 
 
 def pixel_weights(tokenizer: ModalityTokenizer, raw: np.ndarray, target: torch.Tensor,
@@ -162,7 +174,11 @@ class TokenizerTrainer:
                            cfg.data.flip)  # fmt: skip
         x = tok.card.normalize(raw)  # the target too: values, class ids or a 0/1 map
         out = tok.model(x)
-        recon = reconstruction_loss(cfg.model.loss, out.recon, x, pixel_weights(tok, raw, x, cfg, self.per_class))
+        weights = pixel_weights(tok, raw, x, cfg, self.per_class)
+        if cfg.focal_gamma > 0 and cfg.output in ("class_logits", "binary"):
+            focal = hard_pixel_weights(out.recon, x, cfg.focal_gamma)
+            weights = focal if weights is None else weights * focal
+        recon = reconstruction_loss(cfg.model.loss, out.recon, x, weights)
         loss = recon + out.quantizer_loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}; lower optim.lr or check the data")

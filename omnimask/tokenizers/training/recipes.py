@@ -41,6 +41,8 @@ class TokenizerTrainConfig:
         positive_weight: loss weight of positive pixels of a binary map (sparse edges).
         class_balance: class maps weigh each pixel by its class frequency^−class_balance (0 = plain
             cross-entropy; 0.5 lifts small classes, which mean IoU counts as much as large ones).
+        focal_gamma: class and binary maps weigh each pixel by (1 − p_true)^γ (focal loss, normalised):
+            once the easy interiors are right, learning goes to boundaries of small shapes (0 = off).
         data: where the maps come from.
         optim: AdamW and its warm-up + cosine schedule (shared with 4M training).
         steps, batch_size: optimisation length and maps per step.
@@ -62,6 +64,7 @@ class TokenizerTrainConfig:
     invalid_weight: float = 1.0
     positive_weight: float = 1.0
     class_balance: float = 0.0
+    focal_gamma: float = 0.0
     data: TokenizerDataConfig = dataclasses.field(default_factory=TokenizerDataConfig)
     optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(
         lr=2e-3, min_lr=5e-5, warmup_steps=200, weight_decay=0.01, betas=(0.9, 0.99)))
