@@ -15,6 +15,7 @@ from omnimask.config import ConfigError
 from omnimask.masking import MaskingConfig, all2all, combine_mixtures, rgb2all
 from omnimask.modalities import get_modality_set
 from omnimask.model import ModelConfig
+from omnimask.recipes.specialist import synth_specialist
 from omnimask.training.config import TrainConfig
 from omnimask.training.optim import OptimConfig
 
@@ -79,7 +80,7 @@ RELEASED = {
     "xl_mod21": ("XL", "4m21", 256, 32, 128, 2e-5, 3.0),
 }
 
-RECIPES: dict[str, Callable[..., TrainConfig]] = {"synth_tiny": synth_tiny}
+RECIPES: dict[str, Callable[..., TrainConfig]] = {"synth_tiny": synth_tiny, "synth_specialist": synth_specialist}
 RECIPES.update({name: (lambda args=args: _released(*args)) for name, args in RELEASED.items()})
 
 
