@@ -24,7 +24,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from omnimask.batch import batch_to
 from omnimask.config import apply_overrides
 from omnimask.recipes import get_recipe
-from omnimask.training.loop import Trainer, autocast_context, count_input_tokens, count_target_tokens
+from omnimask.training.loop import (
+    Trainer,
+    autocast_context,
+    count_input_tokens,
+    count_target_tokens,
+    resolve_precision,
+)
 
 
 def matmul_roof(precision: str, n: int = 2048, repeats: int = 10) -> float:
@@ -76,6 +82,7 @@ def main() -> None:
         f"out_dir={out}", *args.overrides,
     ])
     trainer = Trainer(cfg)
+    precision = resolve_precision(cfg.precision, trainer.device)
     stream = trainer.data.train_batches(0, cfg.batch_size)
     for _ in range(3):  # warm-up
         trainer.train_step([next(stream)])
@@ -98,14 +105,14 @@ def main() -> None:
         out_.loss.backward()
     flops = counter.get_total_flops()
     compute = split["forward"] + split["backward"]
-    roof = matmul_roof(cfg.precision)
+    roof = matmul_roof(precision)
 
     spec = trainer.model.config.resolve()
     n_tokens = cfg.masking.num_input_tokens
     base_ms, sdpa_ms = attention_speedup(cfg.batch_size, spec.num_heads, n_tokens, spec.dim // spec.num_heads,
-                                         cfg.precision)
+                                         precision)
 
-    print(f"recipe {args.recipe} ({cfg.precision}, batch {cfg.batch_size}, torch threads {torch.get_num_threads()})")
+    print(f"recipe {args.recipe} ({precision}, batch {cfg.batch_size}, torch threads {torch.get_num_threads()})")
     print(f"tokens/s          {tok_s:10.0f}   (median of {args.steps} steps, {statistics.median(tokens)} tokens/step)")
     parts = "  ".join(f"{k} {v * 1e3:.1f}" for k, v in split.items())
     print(f"step split (ms)   {parts}  total {step * 1e3:.1f}")

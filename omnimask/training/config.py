@@ -84,7 +84,7 @@ class TrainConfig:
     grad_accum: int = 1
     steps: int = 1000
     tokens: int = 0
-    precision: str = "bf16"
+    precision: str = "auto"
     log_every: int = 10
     eval_every: int = 200
     eval_batches: int = 4
@@ -94,8 +94,8 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision: {self.precision!r} is not one of {list(PRECISIONS)}")
+        if self.precision not in (*PRECISIONS, "auto"):
+            raise ConfigError(f"precision: {self.precision!r} is not one of {[*PRECISIONS, 'auto']}")
         for name in ("batch_size", "grad_accum", "log_every", "max_bad_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
