@@ -79,16 +79,15 @@ def parse_inputs(items: list[str], known: list[str]) -> dict[str, Any]:
 
 
 def load_model(directory: str | Path, device: str) -> Any:
-    """Our checkpoint, or a released 4M one (its config.json names ``domains_in``)."""
+    """Our checkpoint or a released 4M one (:func:`omnimask.load` tells them apart)."""
+    from omnimask.config import ConfigError
+    from omnimask.loading import load
     from omnimask.model import FourM
 
-    directory = Path(directory)
-    config = directory / "config.json"
-    if config.is_file() and "domains_in" in json.loads(config.read_text()):
-        from omnimask.compat import load_fm
-
-        return load_fm(directory).to(device)
-    return FourM.from_pretrained(directory, map_location=device)
+    model = load(directory)
+    if not isinstance(model, FourM):
+        raise ConfigError(f"--model {directory} holds a {type(model).__name__}, not a 4M model")
+    return model.to(device)
 
 
 def run(args: argparse.Namespace) -> int:
