@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +54,24 @@ def dataset_keys(root: Path, split: str) -> list[str]:
     return sorted(p.name.split(".")[0] for p in folder.glob("*.png")) if folder.is_dir() else []
 
 
-def select_specs(resolution: int, covered: Sequence[str], modalities: Sequence[str] | None) -> dict[str, ModalitySpec]:
+def select_specs(resolution: int, vocab: Mapping[str, int],
+                 modalities: Sequence[str] | None) -> dict[str, ModalitySpec]:
     """The SynthWorld specs to store: ``modalities`` (default: ``rgb@R`` pixels and every discrete
-    modality the bundle covers), each checked against the bundle."""
+    modality the bundle covers), each checked against the bundle (``vocab``: modality → tokenizer
+    vocabulary). A spec's vocabulary is raised to its tokenizer's where the registry's is smaller, so
+    the store records what its ids need (a model trained on it must declare at least as much)."""
     specs = synthworld_modalities(resolution=resolution)
-    if modalities is None:
-        return {n: s for n, s in specs.items() if s.kind == "pixels" or n in covered}
+    names = [n for n, s in specs.items() if s.kind == "pixels" or n in vocab] if modalities is None else modalities
     out: dict[str, ModalitySpec] = {}
-    for name in modalities:
+    for name in names:
         if name not in specs:
             raise ConfigError(f"--modalities: {name!r} is not a SynthWorld modality at {resolution}px; "
                               f"known: {sorted(specs)}")  # fmt: skip
-        if specs[name].is_discrete and name not in covered:
+        spec = specs[name]
+        if spec.is_discrete and name not in vocab:
             raise ConfigError(f"--modalities: the tokenizer bundle has no tokenizer for {name!r}; it covers "
-                              f"{sorted(covered)}")  # fmt: skip
-        out[name] = specs[name]
+                              f"{sorted(vocab)}")  # fmt: skip
+        out[name] = spec.with_(vocab_size=vocab[name]) if vocab.get(name, 0) > spec.vocab_size else spec
     return out
 
 
@@ -154,7 +157,7 @@ def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str
     if not (bundle / MANIFEST).is_file():
         raise ConfigError(f"--tokenizers {bundle}: not a tokenizer bundle (no {MANIFEST})")
     loaded = load_tokenizers(bundle)
-    specs = select_specs(info["resolution"], list(loaded), modalities)
+    specs = select_specs(info["resolution"], {n: t.vocab_size for n, t in loaded.items()}, modalities)
     if not any(s.is_discrete for s in specs.values()) and modalities is None:
         raise ConfigError(f"the bundle {bundle} covers none of the SynthWorld modalities at {info['resolution']}px "
                           f"(it has {sorted(loaded)}); use a bundle trained at that resolution")  # fmt: skip

@@ -9,7 +9,7 @@ import torch
 
 from omnimask.commands import pretokenize
 from omnimask.config import ConfigError
-from omnimask.data.pretokenize import dataset_keys, pretokenize_dataset
+from omnimask.data.pretokenize import dataset_keys, pretokenize_dataset, select_specs
 from omnimask.data.synth_tokens import SynthTokenizer, vocabulary_corpus
 from omnimask.data.synthworld import SHAPES, SynthWorldConfig, load_sample, render_sample, write_dataset
 from omnimask.data.token_store import TokenStore
@@ -23,7 +23,7 @@ RES = 16
 
 
 def _card(kind: str) -> CardMapTokenizer:
-    cfg = synth_config(kind, resolution=RES, dim=16, depth=1, codebook=16, latent_dim=4)
+    cfg = synth_config(kind, resolution=RES, encoder=(16, 1), decoder=(16, 1), codebook=16, latent_dim=4)
     torch.manual_seed(0)
     tok = ModalityTokenizer.create(cfg.model, name=kind, modality=kind, input=cfg.input, output=cfg.output)
     return CardMapTokenizer(kind, tok.eval())
@@ -115,3 +115,9 @@ def test_cli(world, tmp_path, capsys):
                               "--quiet"])  # fmt: skip
     assert args.func(args) == 0 and "2 modalities" in capsys.readouterr().out
     assert TokenStore.load(tmp_path / "t" / "test").modalities == ["rgb@16", "tok_semseg@16"]
+
+
+def test_specs_take_the_tokenizers_larger_vocabulary():
+    specs = select_specs(64, {"tok_semseg@64": 1024, "tok_depth@64": 16}, None)
+    assert list(specs) == ["rgb@64", "tok_depth@64", "tok_semseg@64"]
+    assert specs["tok_semseg@64"].vocab_size == 1024 and specs["tok_depth@64"].vocab_size == 512

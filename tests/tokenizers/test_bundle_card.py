@@ -14,7 +14,7 @@ from omnimask.tokenizers.training.recipes import synth_config
 
 
 def tiny_tokenizer(kind: str, seed: int = 0) -> ModalityTokenizer:
-    cfg = synth_config(kind, resolution=16, dim=16, depth=1, codebook=16, latent_dim=4)
+    cfg = synth_config(kind, resolution=16, encoder=(16, 1), decoder=(16, 1), codebook=16, latent_dim=4)
     torch.manual_seed(seed)
     return ModalityTokenizer.create(cfg.model, name=kind, modality=kind, input=cfg.input, output=cfg.output).eval()
 

@@ -8,6 +8,7 @@ import torch
 
 from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.training.data import flip_maps, sample_batch
+from omnimask.tokenizers.training.evaluate import colorize, depth_scale, reconstruction_grid
 from omnimask.tokenizers.training.loop import class_weights, hard_pixel_weights, pixel_weights, step_generator
 from omnimask.tokenizers.training.recipes import SYNTH_MAPS, get_recipe
 
@@ -16,7 +17,7 @@ from omnimask.tokenizers.training.recipes import SYNTH_MAPS, get_recipe
 def test_synth64_recipes_build_small_tokenizers_with_an_8x8_grid(modality):
     cfg = get_recipe("synth64", modality)
     tok = ModalityTokenizer.create(cfg.model, name=modality, modality=modality, input=cfg.input, output=cfg.output)
-    assert tok.card.grid() == (8, 8) and tok.vocab_size <= 512
+    assert tok.card.grid() == (8, 8) and tok.vocab_size <= 1024
     params = sum(p.numel() for p in tok.model.parameters())
     assert params < 800_000  # ≤ 1.6 MB in float16: the shipped bundle stays a few MB
 
@@ -71,3 +72,12 @@ def test_hard_pixel_weights_follow_the_probability_of_the_truth():
     assert w[0, 0, 0].item() == pytest.approx(0.0, abs=1e-6) and w[0, 0, 1].item() == pytest.approx(0.25)
     binary = hard_pixel_weights(torch.tensor([[[[0.0, 10.0]]]]), torch.tensor([[[[1.0, 0.0]]]]), gamma=1.0)
     assert binary[0, 0].tolist() == pytest.approx([0.5, 1.0], abs=1e-4)
+
+
+def test_depth_pictures_put_near_bright_sky_black_on_the_inputs_scale():
+    depth = np.array([[0.0, 2.0], [4.0, 8.0]], np.float32)
+    scale = depth_scale(depth)
+    img = colorize("depth", depth, scale)
+    assert img[0, 0].tolist() == [0, 0, 0] and int(img[0, 1].sum()) > int(img[1, 1].sum())
+    grid = reconstruction_grid("depth", depth[None], depth[None] * 2, title="x", cell=16)
+    assert grid.width > 32 and grid.height > 16

@@ -17,7 +17,6 @@ from PIL import Image
 
 from omnimask import viz
 from omnimask.tokenizers.base import ModalityTokenizer
-from omnimask.tokenizers.card import log_depth
 from omnimask.tokenizers.quantizers import codebook_stats
 from omnimask.tokenizers.training.metrics import MapMetrics
 
@@ -55,12 +54,26 @@ def evaluate_tokenizer(tokenizer: ModalityTokenizer, maps: np.ndarray, kind: str
     }
 
 
-def colorize(kind: str, raw: np.ndarray, depth_range: tuple[float, float] = (0.5, 50.0)) -> np.ndarray:
-    """One raw map → (H, W, 3) uint8 for pictures (depth: near bright, far dark on a fixed log scale)."""
+def depth_scale(depth: np.ndarray) -> tuple[float, float]:
+    """Inverse-depth range (1st–99th percentile of valid pixels) that :func:`colorize` maps to colours."""
+    inv = 1.0 / depth[depth > 0].astype(np.float64)
+    return tuple(np.percentile(inv, [1, 99])) if inv.size else (0.0, 1.0)  # type: ignore[return-value]
+
+
+def colorize(kind: str, raw: np.ndarray, scale: tuple[float, float] | None = None) -> np.ndarray:
+    """One raw map → (H, W, 3) uint8 for pictures.
+
+    Depth is viridis on inverse depth (near bright), over ``scale`` (default: its own
+    :func:`depth_scale`; pass the input's to show a reconstruction on the same colours), sky black.
+    """
     if kind == "rgb":
         return np.asarray(raw, np.uint8)
     if kind == "depth":
-        return viz.colormap(1 - log_depth(torch.from_numpy(np.asarray(raw, np.float32)), depth_range).numpy())
+        depth = np.asarray(raw, np.float64)
+        lo, hi = scale or depth_scale(depth)
+        out = viz.colormap((1.0 / np.maximum(depth, 1e-6) - lo) / max(hi - lo, 1e-12))
+        out[depth <= 0] = 0
+        return out
     if kind == "normal":
         return viz.colorize_normals(np.asarray(raw))
     if kind == "semseg":
@@ -71,8 +84,11 @@ def colorize(kind: str, raw: np.ndarray, depth_range: tuple[float, float] = (0.5
 
 
 def reconstruction_grid(kind: str, maps: np.ndarray, recon: np.ndarray, title: str = "",
-                        depth_range: tuple[float, float] = (0.5, 50.0), cell: int = 128) -> Image.Image:
-    """Rows of (input, reconstruction) pictures; ``title`` goes under the grid."""
-    rows = [[colorize(kind, m, depth_range), colorize(kind, r, depth_range)] for m, r in zip(maps, recon)]
+                        cell: int = 128) -> Image.Image:
+    """Rows of (input, reconstruction) pictures, each pair on the same colour scale; ``title`` below."""
+    rows = []
+    for m, r in zip(maps, recon):
+        scale = depth_scale(np.asarray(m)) if kind == "depth" else None
+        rows.append([colorize(kind, m, scale), colorize(kind, r, scale)])
     picture = viz.grid(rows, titles=[f"{kind} input", "reconstruction"], cell=cell)
     return viz.stack([picture, viz.text_block(title, picture.width)]) if title else picture

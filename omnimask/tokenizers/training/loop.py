@@ -197,7 +197,7 @@ class TokenizerTrainer:
         _, recon = round_trip(self.tokenizer, maps)
         path = self.out / "samples" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        reconstruction_grid(self.cfg.modality, maps, recon, title or name, self.cfg.input.depth_range).save(path)
+        reconstruction_grid(self.cfg.modality, maps, recon, title or name).save(path)
         return path
 
     def evaluate(self, limit: int = 0) -> dict[str, Any]:
