@@ -189,19 +189,25 @@ SYNTH_SEQUENCE_MODALITIES: dict[str, int] = {"caption": 48, "det": 64, "color_pa
 SYNTH_TEXT_VOCAB = 4608
 
 
-def synthworld_modalities(resolution: int = 64, patch: int = 8, vocab: int = 512,
+#: Codebook sizes of the shipped SynthWorld map tokenizers (semantic maps need more codes for mIoU >= 0.9).
+SYNTH_MAP_VOCAB: dict[str, int] = {"rgb": 512, "depth": 512, "normal": 512, "semseg": 1024, "edges": 512}
+
+
+def synthworld_modalities(resolution: int = 64, patch: int = 8, vocab: int | dict[str, int] | None = None,
                           text_vocab: int = SYNTH_TEXT_VOCAB) -> ModalitySet:
     """The SynthWorld set: RGB pixels in, token grids of every image-like map, text sequences.
 
     Args:
         resolution: square image size in pixels (64 default; 128 and 224 work).
         patch: pixels per token side (8 → an 8×8 grid at 64×64).
-        vocab: codebook size of the image tokenizers.
+        vocab: codebook size of every map, or per map (default :data:`SYNTH_MAP_VOCAB`, the shipped
+            tokenizers').
         text_vocab: vocabulary size of the sequence modalities (at least the WordPiece vocabulary's).
     """
     r = resolution
     specs = [_pixels(f"rgb@{r}", r, patch)]
-    specs += [_image_tokens(f"tok_{m}@{r}", vocab, r, patch, m) for m in SYNTH_IMAGE_MODALITIES]
+    sizes = dict.fromkeys(SYNTH_MAP_VOCAB, vocab) if isinstance(vocab, int) else {**SYNTH_MAP_VOCAB, **(vocab or {})}
+    specs += [_image_tokens(f"tok_{m}@{r}", sizes[m], r, patch, m) for m in SYNTH_IMAGE_MODALITIES]
     specs += [_sequence(m, text_vocab, n) for m, n in SYNTH_SEQUENCE_MODALITIES.items()]
     return {s.name: s for s in specs}
 
