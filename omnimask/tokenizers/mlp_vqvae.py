@@ -22,7 +22,7 @@ from torch import nn
 from omnimask.nn import LayerNorm, Mlp
 from omnimask.tokenizers.losses import LossName, reconstruction_loss
 from omnimask.tokenizers.quantizers import QuantizerConfig, build_quantizer
-from omnimask.tokenizers.vqvae import VQModel
+from omnimask.tokenizers.vqvae import VQModel, VQVAEOutput
 
 _MLP_ID = re.compile(r"^BottleneckMLP/B_(\d+)-Wi_(\d+)(?:-E_(\d+))?$")
 
@@ -126,8 +126,15 @@ class MLPVQVAE(VQModel):
         """Token ids (B, n) → vectors (B, C)."""
         return self.decode_quant(self.lookup(ids))
 
+    def forward(self, x: torch.Tensor) -> VQVAEOutput:
+        """Autoencode vectors x (B, C): ``recon`` (B, C), ``ids`` (B, n), ``quantizer_loss``."""
+        q = self.encode(x)
+        return VQVAEOutput(recon=self.decode_quant(q.quantized), ids=q.ids.reshape(x.shape[0], -1),
+                           quantizer_loss=q.loss)  # fmt: skip
+
     def training_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Reconstruction (``cfg.loss``) + quantizer loss for vectors x (B, C); also returns ``ids``."""
-        q = self.encode(x)
-        recon = reconstruction_loss(self.cfg.loss, self.decode_quant(q.quantized), self._as_map(x)[:, :, 0, 0])
-        return {"loss": recon + q.loss, "recon_loss": recon, "quantizer_loss": q.loss, "ids": q.ids.flatten(1)}
+        out = self(x)
+        recon = reconstruction_loss(self.cfg.loss, out.recon, self._as_map(x)[:, :, 0, 0])
+        return {"loss": recon + out.quantizer_loss, "recon_loss": recon, "quantizer_loss": out.quantizer_loss,
+                "ids": out.ids}  # fmt: skip

@@ -18,6 +18,7 @@ from PIL import Image
 from omnimask import viz
 from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.quantizers import codebook_stats
+from omnimask.tokenizers.training.features import FEATURE_KINDS, feature_metrics
 from omnimask.tokenizers.training.metrics import MapMetrics
 
 
@@ -32,21 +33,27 @@ def round_trip(tokenizer: ModalityTokenizer, maps: np.ndarray,
     return torch.cat(ids), np.concatenate(recon)
 
 
-def evaluate_tokenizer(tokenizer: ModalityTokenizer, maps: np.ndarray, kind: str,
-                       batch_size: int = 128) -> dict[str, Any]:
-    """Reconstruction metrics of ``kind`` (see :class:`MapMetrics`), codebook usage and perplexity on
-    ``maps``, and the round-trip throughput (maps/s)."""
+def evaluate_tokenizer(tokenizer: ModalityTokenizer, maps: np.ndarray, kind: str, batch_size: int = 128,
+                       text: torch.Tensor | None = None) -> dict[str, Any]:
+    """Reconstruction metrics of ``kind`` (see :class:`MapMetrics`; MiniCLIP features:
+    :func:`~omnimask.tokenizers.training.features.feature_metrics`, with caption retrieval when the
+    captions' ``text`` embeddings (S, E) are given), codebook usage and perplexity on ``maps``, and the
+    round-trip throughput (maps/s)."""
     was_training = tokenizer.training
     tokenizer.eval()
     start = time.perf_counter()
     ids, recon = round_trip(tokenizer, maps, batch_size)
     seconds = time.perf_counter() - start
     tokenizer.train(was_training)
-    metrics = MapMetrics(kind, num_classes=tokenizer.model.num_labels or 0)
-    metrics.update(recon, maps)
+    if kind in FEATURE_KINDS:
+        quality = feature_metrics(recon, maps, text)
+    else:
+        metrics = MapMetrics(kind, num_classes=tokenizer.model.num_labels or 0)
+        metrics.update(recon, maps)
+        quality = metrics.compute()
     stats = codebook_stats(ids, tokenizer.vocab_size)
     return {
-        **metrics.compute(),
+        **quality,
         "codebook_usage": stats.usage,
         "perplexity": stats.perplexity,
         "samples": len(maps),

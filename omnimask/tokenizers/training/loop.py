@@ -1,7 +1,9 @@
 """The tokenizer training loop: a VQ-VAE of one SynthWorld map, from scratch to a shippable checkpoint.
 
 4M trains one tokenizer per modality before the model (section 3.2); this loop does it for the
-image-like SynthWorld maps. Per step it draws a batch of raw maps (flipped at random), normalises
+image-like SynthWorld maps and for MiniCLIP's patch features / global embeddings of their RGB
+(``clip``, ``clip_global``: :mod:`omnimask.tokenizers.training.features`; no PNG grids for those).
+Per step it draws a batch of raw maps (flipped at random), normalises
 them through the tokenizer's card — so training sees exactly what ``tokenize`` will — and minimises
 the modality's reconstruction loss (masked / weighted per pixel: sky, sparse edges) plus the
 quantizer's commitment loss with AdamW under a warm-up + cosine schedule.
@@ -38,6 +40,7 @@ from omnimask.tokenizers.losses import reconstruction_loss
 from omnimask.tokenizers.quantizers.metrics import stats_from_counts
 from omnimask.tokenizers.training.data import load_maps, sample_batch
 from omnimask.tokenizers.training.evaluate import evaluate_tokenizer, reconstruction_grid, round_trip
+from omnimask.tokenizers.training.features import FEATURE_KINDS, compute_features, miniclip, split_captions
 from omnimask.tokenizers.training.metrics import HEADLINE
 from omnimask.tokenizers.training.recipes import TokenizerTrainConfig
 from omnimask.training.metrics import MetricsLog
@@ -92,7 +95,7 @@ def pixel_weights(tokenizer: ModalityTokenizer, raw: np.ndarray, target: torch.T
 
 def _new_tokenizer(cfg: TokenizerTrainConfig) -> ModalityTokenizer:
     torch.manual_seed(cfg.seed)  # parameter initialisation
-    return ModalityTokenizer.create(cfg.model, name=cfg.modality, modality=cfg.modality, input=cfg.input,
+    return ModalityTokenizer.create(cfg.arch, name=cfg.modality, modality=cfg.modality, input=cfg.input,
                                     output=cfg.output)  # fmt: skip
 
 
@@ -133,8 +136,19 @@ class TokenizerTrainer:
         self.step, self.seconds = 0, 0.0
         if resume:
             self._load(checkpoint)
-        self.train_maps = load_maps(cfg.data, cfg.modality, "train", progress)
-        self.val_maps = load_maps(cfg.data, cfg.modality, "val", progress)
+        self.text: torch.Tensor | None = None  # caption embeddings of the validation scenes (clip_global)
+        if cfg.modality in FEATURE_KINDS:
+            labeler = miniclip()
+            self.train_maps = compute_features(cfg.modality, load_maps(cfg.data, "rgb", "train", progress), labeler)
+            self.val_maps = compute_features(cfg.modality, load_maps(cfg.data, "rgb", "val", progress), labeler)
+            if FEATURE_KINDS[cfg.modality] == "global":
+                d = cfg.data
+                captions = split_captions(d.path, "val", len(self.val_maps), seed=d.seed, num_scenes=d.num_scenes,
+                                          resolution=d.resolution)  # fmt: skip
+                self.text = labeler.encode_text(captions).float()
+        else:
+            self.train_maps = load_maps(cfg.data, cfg.modality, "train", progress)
+            self.val_maps = load_maps(cfg.data, cfg.modality, "val", progress)
         labels = self.tokenizer.model.num_labels
         balance = labels and cfg.class_balance
         self.per_class = class_weights(self.train_maps, labels, cfg.class_balance) if balance else None
@@ -178,7 +192,7 @@ class TokenizerTrainer:
         if cfg.focal_gamma > 0 and cfg.output in ("class_logits", "binary"):
             focal = hard_pixel_weights(out.recon, x, cfg.focal_gamma)
             weights = focal if weights is None else weights * focal
-        recon = reconstruction_loss(cfg.model.loss, out.recon, x, weights)
+        recon = reconstruction_loss(cfg.arch.loss, out.recon, x, weights)
         loss = recon + out.quantizer_loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}; lower optim.lr or check the data")
@@ -202,13 +216,14 @@ class TokenizerTrainer:
 
     def evaluate(self, limit: int = 0) -> dict[str, Any]:
         maps = self.val_maps[:limit] if limit else self.val_maps
-        return evaluate_tokenizer(self.tokenizer, maps, self.cfg.modality)
+        text = self.text[: len(maps)] if self.text is not None else None
+        return evaluate_tokenizer(self.tokenizer, maps, self.cfg.modality, text=text)
 
     def run(self) -> dict[str, Any]:
         """Train up to ``cfg.steps``, then evaluate on the whole validation split and save the tokenizer."""
         cfg = self.cfg
         log = MetricsLog(self.out, tensorboard=False)
-        counts = torch.zeros(cfg.model.quantizer.codebook_size, dtype=torch.int64)
+        counts = torch.zeros(cfg.arch.quantizer.codebook_size, dtype=torch.int64)
         sums = {"loss": 0.0, "recon_loss": 0.0, "quantizer_loss": 0.0}
         n, headline = 0, HEADLINE[cfg.modality][0]
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"tokenizer {cfg.modality}", unit="step",
@@ -238,7 +253,7 @@ class TokenizerTrainer:
                     log.write({"step": self.step, "split": "val", **{k: v for k, v in val.items() if k != "class_iou"}})
                     bar.write(f"step {self.step}: val {headline} {val[headline]:.4f}, "
                               f"usage {val['codebook_usage']:.0%}")  # fmt: skip
-                if cfg.image_every and self.step % cfg.image_every == 0:
+                if cfg.image_every and self.step % cfg.image_every == 0 and cfg.modality not in FEATURE_KINDS:
                     self.save_grid(f"step_{self.step:06d}")
                 if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                     self.seconds = time.perf_counter() - start
@@ -259,7 +274,8 @@ class TokenizerTrainer:
             "train_seconds": round(self.seconds, 1), "load_average": list(os.getloadavg()),
             "threads": torch.get_num_threads(), "train_maps": len(self.train_maps), "val": final,
         }  # fmt: skip
-        self.save_grid(f"step_{self.step:06d}", f"{self.cfg.modality}: {json.dumps(_short(final))}")
+        if self.cfg.modality not in FEATURE_KINDS:
+            self.save_grid(f"step_{self.step:06d}", f"{self.cfg.modality}: {json.dumps(_short(final))}")
         self.tokenizer.save(self.out / "tokenizer")
         (self.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         return result

@@ -128,6 +128,8 @@ HEADLINE: dict[str, tuple[str, bool]] = {
     "normal": ("angular_error_deg", False),
     "semseg": ("miou", True),
     "edges": ("f1", True),
+    "clip": ("cosine", True),
+    "clip_global": ("cosine", True),
 }
 
 

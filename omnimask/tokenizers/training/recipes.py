@@ -12,6 +12,14 @@ The shipped SynthWorld bundle was trained with these recipes (codebooks: 1024 fo
 The raw format of each map (what ``tokenize`` takes and ``detokenize`` returns) is its card's
 :class:`~omnimask.tokenizers.card.InputSpec`: uint8 RGB (channels last), depth in metres through a
 fixed-range log mapping (so metres come back), unit normals, class ids, bool edges.
+
+Feature tokenizers (4M's ``tok_clip`` and 4M-21's global tokenizers; data in
+:mod:`omnimask.tokenizers.training.features`) take MiniCLIP *features*, not RGB: ``clip`` is a ViT
+VQ-VAE with patch size 1 on the (B, 8, 8, 64) float32 patch-feature grid (layer-normed, so no input
+normalisation; smooth-L1 loss), ``clip_global`` an MLP VQ-VAE with a 4-head Memcodes quantizer on the
+(B, 64) unit-norm embedding (scaled ×8 to unit variance per component; MSE, which for unit vectors
+is the cosine distance up to a factor). Neither flips its training data: a mirrored feature map is
+not the feature map of the mirrored image.
 """
 
 from __future__ import annotations
@@ -22,8 +30,10 @@ from collections.abc import Callable
 from omnimask.config import ConfigError
 from omnimask.data.synthworld import SEMANTIC_CLASSES
 from omnimask.tokenizers.card import InputSpec, Output
+from omnimask.tokenizers.mlp_vqvae import BottleneckMLPConfig, MLPVQVAEConfig
 from omnimask.tokenizers.quantizers import QuantizerConfig
 from omnimask.tokenizers.training.data import MAP_KINDS, TokenizerDataConfig
+from omnimask.tokenizers.training.features import FEATURE_KINDS
 from omnimask.tokenizers.vit import ViTConfig
 from omnimask.tokenizers.vqvae import VQVAEConfig
 from omnimask.training.optim import OptimConfig
@@ -35,8 +45,11 @@ class TokenizerTrainConfig:
 
     Attributes:
         recipe: the recipe name it started from.
-        modality: the SynthWorld map (``rgb``, ``depth``, ``normal``, ``semseg``, ``edges``).
-        model: the VQ-VAE architecture (its quantizer's codebook size is the vocabulary).
+        modality: the SynthWorld map (``rgb``, ``depth``, ``normal``, ``semseg``, ``edges``) or MiniCLIP
+            feature (``clip``, ``clip_global``).
+        model: the ViT VQ-VAE architecture (its quantizer's codebook size is the vocabulary).
+        mlp: the MLP VQ-VAE architecture of a vector tokenizer (``clip_global``); exactly one of
+            ``model`` and ``mlp`` is set.
         input: the raw format and normalisation (becomes the card's ``input``).
         output: what the decoder emits (``values``, ``binary`` logits, ``class_logits``).
         invalid_weight: loss weight of invalid pixels (depth/normals on sky), whose target is the
@@ -61,7 +74,8 @@ class TokenizerTrainConfig:
 
     recipe: str = ""
     modality: str
-    model: VQVAEConfig
+    model: VQVAEConfig | None = None
+    mlp: MLPVQVAEConfig | None = None
     input: InputSpec
     output: Output = "values"
     invalid_weight: float = 1.0
@@ -83,10 +97,26 @@ class TokenizerTrainConfig:
     grid_samples: int = 6
 
     def __post_init__(self) -> None:
-        if self.modality not in MAP_KINDS:
-            raise ConfigError(f"modality {self.modality!r}: tokenizers train on {list(MAP_KINDS)}")
+        if self.modality not in TRAINABLE:
+            raise ConfigError(f"modality {self.modality!r}: tokenizers train on {list(TRAINABLE)}")
+        if (self.model is None) == (self.mlp is None):
+            raise ConfigError("set exactly one of model (ViT VQ-VAE) and mlp (MLP VQ-VAE)")
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("steps and batch_size must be >= 1")
+        if self.modality in FEATURE_KINDS and self.data.flip:
+            raise ConfigError(f"{self.modality}: set data.flip=false (a mirrored feature map is not the "
+                              "features of the mirrored image)")  # fmt: skip
+
+    @property
+    def arch(self) -> VQVAEConfig | MLPVQVAEConfig:
+        """The architecture being trained (``model`` or ``mlp``)."""
+        arch = self.model if self.model is not None else self.mlp
+        assert arch is not None
+        return arch
+
+
+#: Every modality a tokenizer can be trained for: the SynthWorld maps, then the MiniCLIP features.
+TRAINABLE: tuple[str, ...] = (*MAP_KINDS, *FEATURE_KINDS)
 
 
 #: The raw format of each SynthWorld map: (input spec, decoder output, reconstruction loss, labels).
@@ -127,6 +157,10 @@ def synth_config(modality: str, *, resolution: int = 64, patch: int = 8, encoder
 
 
 def _synth64(modality: str) -> TokenizerTrainConfig:
+    if modality in FEATURE_KINDS:
+        cfg = clip_config(modality, recipe="synth64", **CLIP64[modality])  # type: ignore[arg-type]
+        cfg.threads = 1
+        return cfg
     cfg = synth_config(modality, recipe="synth64", **SYNTH64[modality])  # type: ignore[arg-type]
     cfg.threads = 1  # a fixed thread count keeps float sums, hence the shipped weights, reproducible
     if modality == "depth":
@@ -147,8 +181,61 @@ SYNTH64: dict[str, dict[str, object]] = {
 }
 
 
+#: Raw formats of the MiniCLIP features (see module docstring).
+CLIP_INPUTS: dict[str, InputSpec] = {
+    "clip": InputSpec(layout="image", channels_last=True, channels=64),
+    "clip_global": InputSpec(layout="vector", channels=64, value_range=(-1.0, 1.0), scale=8.0),
+}
+#: Tokens per ``clip_global`` embedding (Memcodes heads): 4 × 9 bits keep R@1 among 100 (~7 bits needed).
+CLIP_GLOBAL_TOKENS = 4
+
+
+def clip_config(modality: str, *, codebook: int = 512, latent_dim: int = 32, encoder: tuple[int, int] = (64, 1),
+                decoder: tuple[int, int] = (128, 2), width: int = 256, blocks: int = 2, steps: int = 3000,
+                batch_size: int = 64, recipe: str = "") -> TokenizerTrainConfig:
+    """A MiniCLIP feature tokenizer run: ``clip`` a patch-1 ViT VQ-VAE on the 8×8 feature grid with
+    (width, blocks) ``encoder`` / ``decoder``; ``clip_global`` an MLP VQ-VAE with ``blocks`` residual
+    blocks of ``width`` per side and :data:`CLIP_GLOBAL_TOKENS` Memcodes heads of ``codebook`` codes."""
+    spec = dataclasses.replace(CLIP_INPUTS[modality])
+    data = TokenizerDataConfig(flip=False)
+    if modality == "clip":
+        model = VQVAEConfig(
+            in_channels=spec.channels, image_size=8, patch_size=1, patch_proj=False, latent_dim=latent_dim,
+            encoder=_vit(encoder), decoder=_vit(decoder), loss="smooth_l1",
+            quantizer=QuantizerConfig(kind="cosine_ema", codebook_size=codebook, decay=0.99, dead_code_threshold=0.25),
+        )  # fmt: skip
+        cfg = TokenizerTrainConfig(recipe=recipe, modality=modality, model=model, input=spec, data=data,
+                                   steps=steps, batch_size=batch_size)  # fmt: skip
+    else:
+        mlp = BottleneckMLPConfig(num_blocks=blocks, width=width, expansion=2)
+        arch = MLPVQVAEConfig(
+            in_dim=spec.channels, latent_dim=latent_dim, encoder=mlp, decoder=dataclasses.replace(mlp), loss="mse",
+            quantizer=QuantizerConfig(kind="memcodes", codebook_size=codebook, num_codebooks=CLIP_GLOBAL_TOKENS),
+        )  # fmt: skip
+        cfg = TokenizerTrainConfig(recipe=recipe, modality=modality, mlp=arch, input=spec, data=data,
+                                   steps=steps, batch_size=batch_size)  # fmt: skip
+    cfg.optim.warmup_steps = min(100, steps // 10)
+    cfg.image_every = 0  # features have no picture
+    return cfg
+
+
+#: ``synth64`` settings of the feature tokenizers (arguments of :func:`clip_config`): each trains in
+#: under 8 minutes on one torch thread.
+CLIP64: dict[str, dict[str, object]] = {
+    "clip": {"encoder": (64, 1), "decoder": (128, 2), "codebook": 512, "steps": 1800},
+    "clip_global": {"width": 256, "blocks": 2, "codebook": 512, "latent_dim": 64, "steps": 6000, "batch_size": 256},
+}
+
+
 def _tiny(modality: str) -> TokenizerTrainConfig:
     """Seconds-long smoke run (tests, CI): 32×32 maps rendered on the fly, one width-32 block per side."""
+    if modality in FEATURE_KINDS:
+        cfg = clip_config(modality, codebook=16, latent_dim=8, encoder=(32, 1), decoder=(32, 1), width=32, blocks=1,
+                          steps=4, batch_size=4, recipe="tiny")
+        cfg.log_every, cfg.save_every, cfg.eval_every = 2, 2, 0
+        cfg.eval_samples, cfg.optim.warmup_steps = 4, 1
+        cfg.data = TokenizerDataConfig(resolution=32, num_scenes=40, max_val=4, flip=False)
+        return cfg
     cfg = synth_config(modality, resolution=32, encoder=(32, 1), decoder=(32, 1), codebook=64, latent_dim=8, steps=4,
                        batch_size=4, recipe="tiny")
     cfg.log_every, cfg.image_every, cfg.save_every, cfg.eval_every = 2, 2, 2, 0
@@ -165,6 +252,6 @@ def get_recipe(name: str, modality: str) -> TokenizerTrainConfig:
     """The run of recipe ``name`` for ``modality``; errors list the known names."""
     if name not in RECIPES:
         raise ConfigError(f"unknown tokenizer recipe {name!r}; known: {sorted(RECIPES)}")
-    if modality not in MAP_KINDS:
-        raise ConfigError(f"unknown modality {modality!r}; tokenizer recipes cover {list(MAP_KINDS)}")
+    if modality not in TRAINABLE:
+        raise ConfigError(f"unknown modality {modality!r}; tokenizer recipes cover {list(TRAINABLE)}")
     return RECIPES[name](modality)
