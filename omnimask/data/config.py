@@ -28,7 +28,9 @@ class DataConfig:
     through a buffer of ``shuffle_buffer`` samples per loader worker.
 
     Image tokenizers: ``kmeans`` fits the k-means stand-in on ``fit_samples`` training scenes;
-    otherwise ``tokenizers`` names a folder with one tokenizer checkpoint per modality. The text
+    ``shipped`` loads the trained bundle shipped for the resolution (``omnimask/assets/tokenizers/
+    synthworld64``); otherwise ``tokenizers`` names a bundle folder (``manifest.json`` + one tokenizer
+    per modality). The text
     tokenizer is ``text_tokenizer`` (a ``tokenizer.json`` or its folder) or, when empty, a WordPiece
     vocabulary trained on the captions of the training scenes.
     """

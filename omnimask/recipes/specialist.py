@@ -1,7 +1,7 @@
 """``synth_specialist:TASK``: a single-task model to compare the SynthWorld 4M with (``omnimask eval``).
 
 4M argues that one any-to-any model matches models trained for one task. The specialist tests that
-claim at equal cost: the same architecture and size as ``synth_tiny``, the same data, optimizer and
+claim at equal cost: the same architecture and size as ``synth_small`` (the shipped model), the same data, optimizer and
 batch, trained on one input → one target alone, for the same number of training tokens. Tokens are
 counted as 4M counts them — input + target budget per sample times samples — so a target with a
 smaller budget (a 48-token caption against the generalist's 64) trains for proportionally more steps.
@@ -70,7 +70,7 @@ def specialist_of(base: TrainConfig, task: str) -> TrainConfig:
 
 
 def synth_specialist(task: str) -> TrainConfig:
-    """The ``synth_tiny``-sized specialist of ``task`` with ``synth_tiny``'s training-token budget."""
-    from omnimask.recipes import synth_tiny
+    """The ``synth_small``-sized specialist of ``task`` with ``synth_small``'s training-token budget."""
+    from omnimask.recipes import synth_small
 
-    return specialist_of(synth_tiny(), task)
+    return specialist_of(synth_small(), task)

@@ -41,6 +41,7 @@ from omnimask.data.token_store import TokenStore
 from omnimask.masking import Masker, collate
 from omnimask.modalities import ModalitySpec
 from omnimask.model import FourM
+from omnimask.tokenizers.bundle import shipped_bundle_path
 from omnimask.tokenizers.text import TextTokenizer
 
 #: Seed offset of the validation stream, so it never coincides with training draws.
@@ -116,6 +117,8 @@ def _synth_fingerprint(data: DataConfig, specs: Mapping[str, ModalitySpec]) -> s
 
 
 def _synth_tokenizer(data: DataConfig, specs: Mapping[str, ModalitySpec], world: SynthWorldConfig) -> SynthTokenizer:
+    if data.tokenizers == "shipped":
+        return SynthTokenizer.load(shipped_bundle_path(f"synthworld{data.resolution}"), specs)
     if data.tokenizers != "kmeans":
         return SynthTokenizer.load(data.tokenizers, specs)
     fit = render_range(data.synth_seed, 0, min(data.fit_samples, data.num_train), world, desc="render (fit)")

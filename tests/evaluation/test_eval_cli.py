@@ -10,7 +10,7 @@ from omnimask.config import ConfigError
 from omnimask.data.synthworld import SynthWorldConfig, render_sample, write_dataset
 from omnimask.evaluation import load_scenes, parse_data_spec, select_tasks
 from omnimask.masking import Masker
-from omnimask.recipes import synth_tiny
+from omnimask.recipes import synth_small
 from omnimask.recipes.specialist import SPECIALIST_TASKS, synth_specialist
 from omnimask.tokenizers.bundle import save_tokenizers
 
@@ -71,16 +71,17 @@ def test_cli_rejects_bad_specialists():
 
 
 def test_specialist_recipe_trains_one_task_on_the_same_token_budget():
-    base = synth_tiny()
+    base = synth_small()
     base_tokens = base.steps * base.batch_size * (base.masking.num_input_tokens + base.masking.num_target_tokens)
     for task in SPECIALIST_TASKS:
         cfg = synth_specialist(task)
         per_step = cfg.batch_size * (cfg.masking.num_input_tokens + cfg.masking.num_target_tokens)
         assert base_tokens <= cfg.steps * per_step < base_tokens + per_step
-        assert (cfg.model.size, cfg.optim, cfg.data) == (base.model.size, base.optim, base.data)
+        assert (cfg.model.dim, cfg.model.encoder_depth, cfg.optim, cfg.data) == (base.model.dim, base.model.encoder_depth, base.optim, base.data)
         assert len(cfg.model.outputs) == 1
     depth = synth_specialist("depth")
-    assert (depth.model.inputs, depth.model.outputs, depth.steps) == (["rgb@64"], ["tok_depth@64"], base.steps)
+    assert (depth.model.inputs, depth.model.outputs) == (["rgb@64"], ["tok_depth@64"])
+    assert depth.steps == base.steps * 192 // 128  # 64 + 64 tokens per sample instead of 96 + 96
     caption = synth_specialist("caption")
     assert caption.model.inputs == ["rgb@64", "caption"] and caption.masking.num_target_tokens == 48
     masker = Masker(caption.model.specs(), caption.masking)
