@@ -189,17 +189,29 @@ SYNTH_SEQUENCE_MODALITIES: dict[str, int] = {"caption": 48, "det": 64, "color_pa
 SYNTH_TEXT_VOCAB = 4608
 
 
-#: Codebook sizes of the shipped SynthWorld map tokenizers (semantic maps need more codes for mIoU >= 0.9).
-SYNTH_MAP_VOCAB: dict[str, int] = {"rgb": 512, "depth": 512, "normal": 512, "semseg": 1024, "edges": 512}
+#: Codebook sizes of the shipped SynthWorld map tokenizers (semantic maps need more codes for mIoU >= 0.9),
+#: including the MiniCLIP feature tokenizers ``clip`` (patch features) and ``clip_global`` (embedding).
+SYNTH_MAP_VOCAB: dict[str, int] = {"rgb": 512, "depth": 512, "normal": 512, "semseg": 1024, "edges": 512,
+                                   "clip": 512, "clip_global": 512}  # fmt: skip
+#: Token grid of ``tok_clip@R``: MiniCLIP's patch-feature grid, 8×8 at every resolution (MiniCLIP resizes
+#: its input to 64×64), so at R = 64 it matches the other maps' grid and at R = 128 it is coarser.
+SYNTH_CLIP_GRID = 8
+#: Tokens of ``tok_clip_global``: 4 Memcodes heads of 512 codes (36 bits) per 64-d MiniCLIP embedding —
+#: enough to keep most of its caption retrieval among 100 (which needs ~7 bits) at a cost of only 4
+#: target tokens per sample (4M-21 spends 16 × 13 bits on 768-d DINOv2 / ImageBind embeddings).
+SYNTH_CLIP_GLOBAL_TOKENS = 4
 
 
 def synthworld_modalities(resolution: int = 64, patch: int = 8, vocab: int | dict[str, int] | None = None,
                           text_vocab: int = SYNTH_TEXT_VOCAB) -> ModalitySet:
-    """The SynthWorld set: RGB pixels in, token grids of every image-like map, text sequences.
+    """The SynthWorld set: RGB pixels in, token grids of every image-like map, MiniCLIP feature tokens
+    (``tok_clip@R``: an 8×8 grid of patch-feature tokens; ``tok_clip_global``: 4 tokens of the global
+    embedding), text sequences.
 
     Args:
         resolution: square image size in pixels (64 default; 128 and 224 work).
-        patch: pixels per token side (8 → an 8×8 grid at 64×64).
+        patch: pixels per token side of the maps (8 → an 8×8 grid at 64×64); ``tok_clip@R`` always has
+            MiniCLIP's :data:`SYNTH_CLIP_GRID` grid (patch ``resolution // 8``).
         vocab: codebook size of every map, or per map (default :data:`SYNTH_MAP_VOCAB`, the shipped
             tokenizers').
         text_vocab: vocabulary size of the sequence modalities (at least the WordPiece vocabulary's).
@@ -208,6 +220,9 @@ def synthworld_modalities(resolution: int = 64, patch: int = 8, vocab: int | dic
     specs = [_pixels(f"rgb@{r}", r, patch)]
     sizes = dict.fromkeys(SYNTH_MAP_VOCAB, vocab) if isinstance(vocab, int) else {**SYNTH_MAP_VOCAB, **(vocab or {})}
     specs += [_image_tokens(f"tok_{m}@{r}", sizes[m], r, patch, m) for m in SYNTH_IMAGE_MODALITIES]
+    clip_patch = max(1, r // SYNTH_CLIP_GRID)
+    specs.append(_image_tokens(f"tok_clip@{r}", sizes["clip"], clip_patch * SYNTH_CLIP_GRID, clip_patch, "clip"))
+    specs.append(_global("tok_clip_global", sizes["clip_global"], SYNTH_CLIP_GLOBAL_TOKENS, "clip_global"))
     specs += [_sequence(m, text_vocab, n) for m, n in SYNTH_SEQUENCE_MODALITIES.items()]
     return {s.name: s for s in specs}
 

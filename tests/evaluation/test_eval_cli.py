@@ -77,7 +77,8 @@ def test_specialist_recipe_trains_one_task_on_the_same_token_budget():
         cfg = synth_specialist(task)
         per_step = cfg.batch_size * (cfg.masking.num_input_tokens + cfg.masking.num_target_tokens)
         assert base_tokens <= cfg.steps * per_step < base_tokens + per_step
-        assert (cfg.model.dim, cfg.model.encoder_depth, cfg.optim, cfg.data) == (base.model.dim, base.model.encoder_depth, base.optim, base.data)
+        arch = (cfg.model.dim, cfg.model.encoder_depth, cfg.model.decoder_depth)
+        assert (arch, cfg.optim, cfg.data) == ((128, 4, 4), base.optim, base.data)
         assert len(cfg.model.outputs) == 1
     depth = synth_specialist("depth")
     assert (depth.model.inputs, depth.model.outputs) == (["rgb@64"], ["tok_depth@64"])
