@@ -10,6 +10,7 @@ inputs into tokens and generated tokens back into images and text::
 Entry types:
 
 * ``map`` — the k-means stand-in on raw maps (:class:`MapTokenizer`);
+* ``feature_kmeans`` — the k-means stand-in on MiniCLIP features (:class:`FeatureKMeansTokenizer`);
 * ``card`` — a trained VQ tokenizer with its card (:class:`CardMapTokenizer` around a
   :class:`~omnimask.tokenizers.base.ModalityTokenizer`; the card says the raw format), optionally
   stored in float16 (``"dtype": "float16"``; loading casts to float32);
@@ -19,8 +20,11 @@ Entry types:
 The SynthWorld tokenizers shipped with omnimask are a bundle too: :func:`shipped_bundle_path`.
 
 Raw formats: maps are numpy batches (B, H, W[, C]) in the modality's natural units (uint8 RGB,
-metres, unit normals, class ids, 0/1 edges); sequences are lists of values per sample (a caption
-string, a list of box dicts, a metadata dict, a list of RGB triples).
+metres, unit normals, class ids, 0/1 edges); the MiniCLIP feature tokenizers (``tok_clip@R``,
+``tok_clip_global``) take and return *features*, not RGB — float32 patch features (B, 8, 8, 64) and
+unit-norm embeddings (B, 64) (:class:`~omnimask.data.synth_tokens.SynthTokenizer` computes them from
+a scene's RGB with MiniCLIP); sequences are lists of values per sample (a caption string, a list of
+box dicts, a metadata dict, a list of RGB triples).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from einops import rearrange
 
 from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
@@ -82,6 +87,54 @@ class MapTokenizer:
             grid = (side, side)
         feats = self.tokenizer.detokenize(ids.long().cpu(), grid).numpy()
         return np.stack([self.features.from_features(f, self.num_classes) for f in feats])
+
+
+def _feature_maps(kind: str, raw: np.ndarray | torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """Features (B, h, w, C) → (B, C, h, w); vectors (B, E) → (B, E / n, 1, n) chunks (n = ``num_tokens``)."""
+    x = torch.as_tensor(np.asarray(raw)).float()
+    if num_tokens:
+        if x.ndim != 2 or x.shape[1] % num_tokens:
+            raise ValueError(f"{kind}: expected (B, E) vectors, E a multiple of {num_tokens}; got {tuple(x.shape)}")
+        return rearrange(x, "b (n c) -> b c 1 n", n=num_tokens)
+    if x.ndim != 4:
+        raise ValueError(f"{kind}: expected (B, h, w, C) feature maps, got {tuple(x.shape)}")
+    return rearrange(x, "b h w c -> b c h w")
+
+
+class FeatureKMeansTokenizer:
+    """MiniCLIP features ↔ ids through a k-means codebook: the stand-in of the ``clip`` tokenizers.
+
+    ``num_tokens`` 0: patch features (B, h, w, C) ↔ (B, h·w) ids, one code per position; otherwise
+    vectors (B, E) ↔ (B, num_tokens) ids, each vector split into ``num_tokens`` chunks of
+    E / num_tokens quantized with one shared codebook (product quantisation).
+    """
+
+    def __init__(self, kind: str, tokenizer: KMeansPatchTokenizer, num_tokens: int = 0) -> None:
+        self.kind, self.tokenizer, self.num_tokens = kind, tokenizer, num_tokens
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    def tokenize(self, raw: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(B, h, w, C) features or (B, E) vectors → (B, N) int64 ids."""
+        return self.tokenizer.tokenize(_feature_maps(self.kind, raw, self.num_tokens))
+
+    def detokenize(self, ids: torch.Tensor, grid: tuple[int, int] | None = None) -> np.ndarray:
+        """(B, N) ids → float32 (B, h, w, C) features (square grid unless ``grid``) or (B, E) vectors."""
+        ids = ids.long().cpu()
+        if self.num_tokens:
+            return rearrange(self.tokenizer.detokenize(ids, (1, self.num_tokens)), "b c 1 n -> b (n c)").numpy()
+        side = round(ids.shape[1] ** 0.5)
+        maps = self.tokenizer.detokenize(ids, grid or (side, side))
+        return rearrange(maps, "b c h w -> b h w c").numpy()
+
+    @classmethod
+    def fit(cls, kind: str, features: np.ndarray, vocab_size: int, num_tokens: int = 0,
+            seed: int = 0) -> FeatureKMeansTokenizer:
+        """Fit on (S, h, w, C) patch features (``num_tokens`` 0) or (S, E) vectors."""
+        maps = _feature_maps(kind, features, num_tokens)
+        return cls(kind, KMeansPatchTokenizer.fit(maps, 1, vocab_size, seed=seed), num_tokens)
 
 
 class CardMapTokenizer:
@@ -180,7 +233,7 @@ class SequenceTokenizer:
         return [self._from_text(self.decode_text(r)) for r in rows]
 
 
-AnyTokenizer = MapTokenizer | CardMapTokenizer | SequenceTokenizer
+AnyTokenizer = MapTokenizer | FeatureKMeansTokenizer | CardMapTokenizer | SequenceTokenizer
 Tokenizers = dict[str, AnyTokenizer]
 
 
@@ -194,6 +247,10 @@ def save_tokenizers(tokenizers: Mapping[str, AnyTokenizer], directory: str | Pat
             if not (directory / tok.kind).exists():
                 tok.tokenizer.save(directory / tok.kind)
             manifest[name] = {"type": "map", "map": tok.kind, "path": tok.kind, "num_classes": tok.num_classes}
+        elif isinstance(tok, FeatureKMeansTokenizer):
+            if not (directory / tok.kind).exists():
+                tok.tokenizer.save(directory / tok.kind)
+            manifest[name] = {"type": "feature_kmeans", "map": tok.kind, "path": tok.kind, "num_tokens": tok.num_tokens}
         elif isinstance(tok, CardMapTokenizer):
             if not (directory / tok.kind).exists():
                 tok.save(directory / tok.kind)
@@ -221,6 +278,9 @@ def load_tokenizers(path: str | Path) -> Tokenizers:
         if entry["type"] == "map":
             out[name] = MapTokenizer(entry["map"], KMeansPatchTokenizer.load(path / entry["path"]),
                                      entry.get("num_classes", 0))
+        elif entry["type"] == "feature_kmeans":
+            out[name] = FeatureKMeansTokenizer(entry["map"], KMeansPatchTokenizer.load(path / entry["path"]),
+                                               entry.get("num_tokens", 0))
         elif entry["type"] == "card":
             if entry["path"] not in cards:
                 cards[entry["path"]] = CardMapTokenizer.load(path / entry["path"], entry["map"],
