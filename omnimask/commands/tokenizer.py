@@ -10,9 +10,10 @@ Each action is a sub-subcommand registered by one ``_register_*`` function liste
 * ``train-text`` — train a WordPiece text vocabulary with 4M's special-token layout on a corpus
   (text files, one text per line, and/or SynthWorld captions) and write ``tokenizer.json`` plus its
   card ``config.json`` into ``--out``.
-* ``bundle`` — assemble trained map tokenizers and a text vocabulary into a tokenizer bundle for the
-  SynthWorld modalities (``manifest.json``; what ``data.tokenizers=DIR`` and ``omnimask pretokenize
-  --tokenizers DIR`` read), optionally storing the weights in float16.
+* ``bundle`` — assemble trained map tokenizers (and the MiniCLIP feature tokenizers ``clip`` /
+  ``clip_global``) and a text vocabulary into a tokenizer bundle for the SynthWorld modalities
+  (``manifest.json``; what ``data.tokenizers=DIR`` and ``omnimask pretokenize --tokenizers DIR``
+  read), optionally storing the weights in float16; ``--update`` adds to an existing bundle.
 """
 
 from __future__ import annotations
@@ -55,12 +56,14 @@ def _register_train(actions: argparse._SubParsersAction) -> None:
         "train",
         help="train a VQ-VAE tokenizer of one SynthWorld map",
         description=(
-            "Train a ViT VQ-VAE tokenizer of one SynthWorld map (rgb, depth, normal, semseg, edges) from a "
-            "recipe. Writes OUT/metrics.jsonl, OUT/samples/*.png, OUT/checkpoint (resumable), and at the end "
+            "Train a ViT VQ-VAE tokenizer of one SynthWorld map (rgb, depth, normal, semseg, edges), or of "
+            "MiniCLIP's patch features (clip) / global embedding (clip_global, an MLP VQ-VAE), from a recipe. "
+            "Writes OUT/metrics.jsonl, OUT/samples/*.png, OUT/checkpoint (resumable), and at the end "
             "OUT/tokenizer and OUT/metrics.json (validation metrics)."
         ),
     )
-    p.add_argument("--modality", required=True, metavar="M", help="rgb, depth, normal, semseg or edges")
+    p.add_argument("--modality", required=True, metavar="M",
+                   help="rgb, depth, normal, semseg, edges, clip or clip_global")  # fmt: skip
     p.add_argument("--recipe", default="synth64", metavar="R",
                    help="recipe name (default synth64; tiny for a smoke run)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -82,8 +85,12 @@ def _register_bundle(actions: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--map", dest="maps", action="append", default=[], metavar="KIND=DIR",
-                   help="a map tokenizer: KIND in rgb, depth, normal, semseg, edges; DIR a train --out folder "
-                        "or its tokenizer/ folder (repeat per map)")  # fmt: skip
+                   help="a map tokenizer: KIND in rgb, depth, normal, semseg, edges, clip, clip_global; DIR a "
+                        "train --out folder or its tokenizer/ folder (repeat per map)")  # fmt: skip
+    p.add_argument("--resolution", type=int, default=0, metavar="R",
+                   help="image size the clip tokens are named for (tok_clip@R; default: the maps' size, else 64)")
+    p.add_argument("--update", action="store_true",
+                   help="--out is an existing bundle: keep its tokenizers, add (or replace) the given ones")
     p.add_argument("--text", type=Path, default=None, metavar="DIR", help="text vocabulary folder (train-text --out)")
     p.add_argument("--dtype", default="float16", choices=("float32", "float16"),
                    help="storage dtype of the map tokenizers' weights (default float16; loading casts to float32)")
@@ -221,29 +228,40 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
+    import shutil
+
     from omnimask.config import ConfigError
     from omnimask.modalities import SYNTH_IMAGE_MODALITIES, SYNTH_SEQUENCE_MODALITIES
     from omnimask.tokenizers.base import ModalityTokenizer
-    from omnimask.tokenizers.bundle import CardMapTokenizer, SequenceTokenizer, save_tokenizers
+    from omnimask.tokenizers.bundle import CardMapTokenizer, SequenceTokenizer, load_tokenizers, save_tokenizers
     from omnimask.tokenizers.text import TextTokenizer
+    from omnimask.tokenizers.training.features import FEATURE_KINDS
 
+    kinds = [*SYNTH_IMAGE_MODALITIES, *FEATURE_KINDS]
     if not args.maps and args.text is None:
         raise ConfigError("nothing to bundle: give --map KIND=DIR (repeatable) and/or --text DIR")
-    if args.out.exists() and any(args.out.iterdir()):
-        raise ConfigError(f"--out {args.out} is not empty; choose a new folder")
-    tokenizers: dict = {}
+    if args.out.exists() and any(args.out.iterdir()) and not args.update:
+        raise ConfigError(f"--out {args.out} is not empty; choose a new folder, or pass --update to add to it")
+    tokenizers: dict = load_tokenizers(args.out) if args.update and args.out.exists() else {}
+    loaded: dict = {}
     for item in args.maps:
         kind, sep, folder = item.partition("=")
-        if not sep or kind not in SYNTH_IMAGE_MODALITIES:
-            raise ConfigError(f"--map {item!r}: expected KIND=DIR with KIND in {list(SYNTH_IMAGE_MODALITIES)}")
+        if not sep or kind not in kinds:
+            raise ConfigError(f"--map {item!r}: expected KIND=DIR with KIND in {kinds}")
         path = Path(folder)
         path = path / "tokenizer" if (path / "tokenizer").is_dir() else path
         if not (path / "config.json").is_file():
             raise ConfigError(f"--map {item!r}: no tokenizer in {path} (expected config.json + model.safetensors)")
-        tok = ModalityTokenizer.load(path)
-        if tok.card.image_size is None:
+        loaded[kind] = ModalityTokenizer.load(path)
+        if kind not in FEATURE_KINDS and loaded[kind].card.image_size is None:
             raise ConfigError(f"--map {item!r}: {path} is not an image tokenizer")
-        tokenizers[f"tok_{kind}@{tok.card.image_size[0]}"] = CardMapTokenizer(kind, tok, dtype=args.dtype)
+    sizes = {t.card.image_size[0] for k, t in loaded.items() if k not in FEATURE_KINDS}
+    resolution = args.resolution or (min(sizes) if sizes else 64)
+    names = {"clip": f"tok_clip@{resolution}", "clip_global": "tok_clip_global"}
+    for kind, tok in loaded.items():
+        name = names.get(kind) or f"tok_{kind}@{tok.card.image_size[0]}"
+        tokenizers[name] = CardMapTokenizer(kind, tok, dtype=args.dtype)
+        shutil.rmtree(args.out / kind, ignore_errors=True)  # --update replaces a tokenizer of the same kind
     if args.text is not None:
         text = TextTokenizer.from_file(args.text)
         tokenizers.update({name: SequenceTokenizer(name, text) for name in SYNTH_SEQUENCE_MODALITIES})

@@ -11,7 +11,8 @@ They are computed once per run from the split's RGB (a few seconds for 6000 scen
 memory. :func:`feature_metrics` measures reconstructions: mean cosine similarity to the true
 features (per position for maps, per vector for embeddings), relative squared error, and for
 embeddings the caption-retrieval R@1 among pools of 100 (image → text, MiniCLIP text embeddings of
-the scenes' captions) with the true and with the reconstructed embeddings.
+the scenes' captions; the evaluation's :func:`~omnimask.evaluation.metrics.retrieval.pooled_recall`)
+with the true and with the reconstructed embeddings.
 """
 
 from __future__ import annotations
@@ -73,20 +74,6 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-8)
 
 
-def retrieval_r1(image: torch.Tensor, text: torch.Tensor, pool: int = RETRIEVAL_POOL) -> float:
-    """Image → text R@1 of embeddings (S, E) / (S, E) within consecutive pools of ``pool`` pairs
-    (a last partial pool counts if it has at least 2)."""
-    hits, total = 0, 0
-    for start in range(0, len(image), pool):
-        i, t = image[start : start + pool], text[start : start + pool]
-        if len(i) < 2:
-            break
-        sims = torch.nn.functional.normalize(i, dim=-1) @ torch.nn.functional.normalize(t, dim=-1).T
-        hits += int((sims.argmax(1) == torch.arange(len(i))).sum())
-        total += len(i)
-    return hits / total if total else float("nan")
-
-
 def feature_metrics(recon: np.ndarray, true: np.ndarray, text: torch.Tensor | None = None) -> dict[str, Any]:
     """Reconstructed vs true features (S, ..., C): ``cosine`` (mean over vectors along the last axis),
     ``rel_mse`` (‖r − t‖² / ‖t‖²); with ``text`` (S, E) embeddings also ``r1_true`` / ``r1_recon``."""
@@ -96,6 +83,10 @@ def feature_metrics(recon: np.ndarray, true: np.ndarray, text: torch.Tensor | No
         "rel_mse": float((r - t).square().sum() / t.square().sum().clamp_min(1e-12)),
     }
     if text is not None:
-        out["r1_true"] = retrieval_r1(t, text)
-        out["r1_recon"] = retrieval_r1(r, text)
+        from omnimask.evaluation.metrics.retrieval import pooled_recall  # the evaluation's R@k, lazily (layering)
+
+        unit = torch.nn.functional.normalize
+        txt = unit(torch.as_tensor(text).float(), dim=-1)
+        out["r1_true"] = pooled_recall(unit(t, dim=-1), txt, (1,), RETRIEVAL_POOL)["r@1"]
+        out["r1_recon"] = pooled_recall(unit(r, dim=-1), txt, (1,), RETRIEVAL_POOL)["r@1"]
     return out

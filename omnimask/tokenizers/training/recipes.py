@@ -184,7 +184,7 @@ SYNTH64: dict[str, dict[str, object]] = {
 #: Raw formats of the MiniCLIP features (see module docstring).
 CLIP_INPUTS: dict[str, InputSpec] = {
     "clip": InputSpec(layout="image", channels_last=True, channels=64),
-    "clip_global": InputSpec(layout="vector", channels=64, value_range=(-1.0, 1.0), scale=8.0),
+    "clip_global": InputSpec(layout="vector", channels=64, scale=8.0),
 }
 #: Tokens per ``clip_global`` embedding (Memcodes heads): 4 × 9 bits keep R@1 among 100 (~7 bits needed).
 CLIP_GLOBAL_TOKENS = 4
