@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names and exit")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    p.add_argument("--curves", metavar="RUN_DIR", help="only (re)draw RUN_DIR/loss_curves.png from its metrics.jsonl")
     p.set_defaults(func=run)
 
 
@@ -35,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list_recipes:
         print("\n".join(sorted(RECIPES)))
+        return 0
+    if args.curves:
+        from omnimask.training.curves import write_loss_curves
+
+        write_loss_curves(args.curves)
         return 0
     overrides = list(args.overrides) + ([f"out_dir={args.out}"] if args.out else [])
     cfg = apply_overrides(get_recipe(args.recipe), overrides)

@@ -31,6 +31,7 @@ from omnimask.batch import Batch, batch_to
 from omnimask.training import distributed
 from omnimask.training.checkpoint import TrainState, load_training_state, read_weights, save_checkpoint
 from omnimask.training.config import TrainConfig
+from omnimask.training.curves import write_loss_curves
 from omnimask.training.metrics import MetricsLog
 from omnimask.training.optim import build_optimizer, build_scheduler
 from omnimask.training.setup import build_data, build_model
@@ -242,6 +243,8 @@ class Trainer:
             if log is not None:
                 log.close()
         self.save()
+        if main:
+            write_loss_curves(self.out_dir)
         return self.state
 
 
