@@ -30,9 +30,9 @@ from omnimask.config import ConfigError
 from omnimask.masking.budgets import Budgets, draw_budgets
 from omnimask.masking.image import position_masks
 from omnimask.masking.masked import MaskedModality
-from omnimask.masking.metadata import is_chunked, prepare_chunks
+from omnimask.masking.metadata import chunk_units, is_chunked
 from omnimask.masking.mixture import AlphaMixture, load_alpha_mixture
-from omnimask.masking.sequence import layout_sequence, prepare_sequence, span_mask
+from omnimask.masking.sequence import layout_ids, mask_units, token_units
 from omnimask.modalities import ModalitySpec
 
 
@@ -129,22 +129,11 @@ def _mask_embeddings(spec: ModalitySpec, raw: Any, job: _Job) -> MaskedModality:
 def _mask_sequence(spec: ModalitySpec, raw: Any, job: _Job) -> MaskedModality:
     if isinstance(raw, (str, bytes)):
         raise TypeError(f"{spec.name}: masking takes token ids, not text; tokenize {raw[:40]!r} first")
-    if is_chunked(raw):
-        ids, lengths = prepare_chunks(raw, job.max_tokens)
-    else:
-        ids, lengths = prepare_sequence(raw, job.max_tokens), None
-    input_ids, target_ids = span_mask(
-        ids,
-        input_budget=job.n_in,
-        target_budget=job.n_tgt,
-        keep_scheme=job.keep,
-        rng=job.rng,
-        lengths=lengths,
-        decay=job.decay,
+    units = chunk_units(raw, job.max_tokens) if is_chunked(raw) else token_units(raw, job.max_tokens)
+    input_ids, target_ids = mask_units(
+        units, input_budget=job.n_in, target_budget=job.n_tgt, keep_scheme=job.keep, rng=job.rng, decay=job.decay
     )
-    return layout_sequence(
-        input_ids, target_ids, input_budget=job.n_in, target_budget=job.n_tgt, max_tokens=job.max_tokens
-    )
+    return layout_ids(input_ids, target_ids, input_budget=job.n_in, target_budget=job.n_tgt, max_tokens=job.max_tokens)
 
 
 _MaskFn = Callable[..., MaskedModality]
@@ -194,6 +183,11 @@ class Masker:
         self.cum_weights = np.cumsum(mixture.weights()).tolist()
         self.can_target = [s.is_discrete for s in self.specs.values()]
         self.positional = [s.kind != "sequence" for s in self.specs.values()]
+        # Per modality, what every call needs (looked up once here instead of per sample).
+        self._plan = [
+            (j, name, spec, _MASKERS[spec.kind], int(self.max_tokens[j]), self.keep[j])
+            for j, (name, spec) in enumerate(self.specs.items())
+        ]
 
     def _capacity(self, sample: Mapping[str, Any]) -> list[int]:
         cap = [0] * len(self.names)
@@ -229,19 +223,12 @@ class Masker:
         """Mask one raw sample (format in the module docstring); same ``rng`` state → same result."""
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         budgets = self.draw_budgets(sample, rng)
+        k, inputs, targets, decay = budgets.component, budgets.input, budgets.target, self.cfg.keep_prob_decay
         out: dict[str, MaskedModality] = {}
-        for j, (name, spec) in enumerate(self.specs.items()):
-            if name not in sample:
-                continue
-            job = _Job(
-                int(self.max_tokens[j]),
-                int(budgets.input[j]),
-                int(budgets.target[j]),
-                self.keep[j][budgets.component],
-                rng,
-                self.cfg.keep_prob_decay,
-            )
-            out[name] = _MASKERS[spec.kind](spec, sample[name], job)
+        for j, name, spec, mask_fn, max_tokens, keep in self._plan:
+            if name in sample:
+                job = _Job(max_tokens, int(inputs[j]), int(targets[j]), keep[k], rng, decay)
+                out[name] = mask_fn(spec, sample[name], job)
         return out
 
 

@@ -41,6 +41,33 @@ def prepare_chunks(chunks: Sequence[Sequence[int] | np.ndarray], max_tokens: int
     return np.concatenate(parts[:fits]), lengths[:fits]
 
 
+def _id_list(chunk: Sequence[int] | np.ndarray) -> list[int]:
+    if isinstance(chunk, np.ndarray) and chunk.dtype == np.int64:  # what shards decode to: no conversion
+        return chunk.reshape(-1).tolist()
+    return np.asarray(chunk, dtype=np.int64).reshape(-1).tolist()
+
+
+def chunk_units(chunks: Sequence[Sequence[int] | np.ndarray], max_tokens: int) -> list[list[int]]:
+    """:func:`prepare_chunks` as span-masking units: the id lists of the chunks that fit, ``[EOS]`` last.
+
+    The same chunks as :func:`prepare_chunks` (empty ones skipped, the prefix whose total fits
+    ``max_tokens``), without building arrays: this runs per training sample.
+    """
+    units: list[list[int]] = []
+    total = 0
+    for chunk in chunks:
+        ids = _id_list(chunk)
+        if not ids:
+            continue
+        total += len(ids)
+        if total > max_tokens:
+            return units
+        units.append(ids)
+    if total < max_tokens:
+        units.append([EOS_ID])
+    return units
+
+
 def split_chunks(ids: Sequence[int] | np.ndarray, start_ids: Container[int]) -> list[list[int]]:
     """Split a flat id sequence into chunks, each starting at an id in ``start_ids``.
 

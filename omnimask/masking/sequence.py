@@ -50,6 +50,14 @@ def _units(ids: np.ndarray, lengths: np.ndarray | None) -> list[list[int]]:
     return [flat[end - n : end] for end, n in zip(bounds, np.asarray(lengths).tolist())]
 
 
+def token_units(ids: Sequence[int] | np.ndarray, max_tokens: int) -> list[list[int]]:
+    """:func:`prepare_sequence` as span-masking units: ``[[id], ..., [EOS]]`` (one token each), truncated."""
+    flat = np.asarray(ids, dtype=np.int64).reshape(-1)[:max_tokens].tolist()
+    if len(flat) < max_tokens:
+        flat.append(EOS_ID)
+    return [[t] for t in flat]
+
+
 def _input_length(keep: list[bool], sizes: list[int]) -> int:
     total, prev_dropped = 0, False
     for kept, size in zip(keep, sizes):
@@ -166,10 +174,34 @@ def span_mask(
         ``(input_ids, target_ids)`` with ``len(input_ids) <= input_budget`` and
         ``len(target_ids) <= target_budget``.
     """
-    units = _units(ids, lengths)
-    sizes = [len(u) for u in units]
+    inp, tgt = mask_units(
+        _units(ids, lengths),
+        input_budget=input_budget,
+        target_budget=target_budget,
+        keep_scheme=keep_scheme,
+        rng=rng,
+        decay=decay,
+    )
+    return np.array(inp, dtype=np.int64), np.array(tgt, dtype=np.int64)
+
+
+def mask_units(
+    units: list[list[int]],
+    *,
+    input_budget: int,
+    target_budget: int,
+    keep_scheme: str,
+    rng: np.random.Generator,
+    decay: float = 0.9,
+) -> tuple[list[int], list[int]]:
+    """:func:`span_mask` on units given as id lists (the per-sample path; no arrays in between).
+
+    Returns:
+        ``(input_ids, target_ids)`` as lists, the same draws and values as :func:`span_mask`.
+    """
     keep = [False] * len(units)
     if input_budget > 0:
+        sizes = [len(u) for u in units]
         keep_prob = draw_keep_prob(keep_scheme, rng)
         for _ in range(_MAX_REDRAWS):
             keep = (rng.random(len(units)) < keep_prob).tolist()  # u ∈ [0, 1): p = 0 keeps none, p = 1 all
@@ -181,7 +213,7 @@ def span_mask(
     inp, tgt = _corrupt(units, keep)
     if input_budget <= 0:
         inp = []  # no input at all, not even the lone sentinel
-    return np.array(inp, dtype=np.int64), np.array(_cut(tgt, target_budget, rng), dtype=np.int64)
+    return inp, _cut(tgt, target_budget, rng)
 
 
 def layout_sequence(
@@ -194,20 +226,31 @@ def layout_sequence(
         ``input_keep`` True on ``[0, len_in)``, ``target_keep`` True on
         ``[input_budget, input_budget + len_target)`` (the target starts at the *budget*, as in 4M).
     """
+    return layout_ids(
+        np.asarray(input_ids, dtype=np.int64).reshape(-1).tolist(),
+        np.asarray(target_ids, dtype=np.int64).reshape(-1).tolist(),
+        input_budget=input_budget,
+        target_budget=target_budget,
+        max_tokens=max_tokens,
+    )
+
+
+def layout_ids(
+    input_ids: list[int], target_ids: list[int], *, input_budget: int, target_budget: int, max_tokens: int
+) -> MaskedModality:
+    """:func:`layout_sequence` of spans given as id lists (one array conversion for the whole row)."""
     length = sequence_length(max_tokens)
-    n_in, n_tgt = input_ids.shape[0], target_ids.shape[0]
+    n_in, n_tgt = len(input_ids), len(target_ids)
     if n_in > input_budget or input_budget + n_tgt > length:
         raise ValueError(
             f"spans do not fit the layout: input {n_in} (budget {input_budget}), target {n_tgt}, length {length}"
         )
-    tensor = np.full(length, PAD_ID, dtype=np.int64)
+    row = input_ids + [PAD_ID] * (input_budget - n_in) + target_ids + [PAD_ID] * (length - input_budget - n_tgt)
     input_keep = np.zeros(length, dtype=bool)
     target_keep = np.zeros(length, dtype=bool)
-    tensor[:n_in] = input_ids
     input_keep[:n_in] = True
-    tensor[input_budget : input_budget + n_tgt] = target_ids
     target_keep[input_budget : input_budget + n_tgt] = True
-    return MaskedModality(tensor, input_keep, target_keep, input_budget, target_budget)
+    return MaskedModality(np.array(row, dtype=np.int64), input_keep, target_keep, input_budget, target_budget)
 
 
 def unpack_sequence(
