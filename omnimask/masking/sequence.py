@@ -204,9 +204,12 @@ def mask_units(
         sizes = [len(u) for u in units]
         keep_prob = draw_keep_prob(keep_scheme, rng)
         for _ in range(_MAX_REDRAWS):
-            keep = (rng.random(len(units)) < keep_prob).tolist()  # u ∈ [0, 1): p = 0 keeps none, p = 1 all
-            if _input_length(keep, sizes) <= input_budget:
-                break
+            draw = rng.random(len(units)) < keep_prob  # u ∈ [0, 1): p = 0 keeps none, p = 1 all
+            # Each kept unit adds at least one input token: most redraws fail this cheap count already.
+            if np.count_nonzero(draw) <= input_budget:
+                keep = draw.tolist()
+                if _input_length(keep, sizes) <= input_budget:
+                    break
             keep_prob *= decay
         else:
             keep = [False] * len(units)

@@ -54,3 +54,37 @@ def test_damage_is_reported():
     with pytest.raises(ValueError, match="checksum"):
         list(tar_members(io.BytesIO(bytes(flipped))))
     assert list(tar_members(io.BytesIO(data[:1536]))) == [("k.npy", b"v" * 1000)]  # no end blocks: fine
+
+
+def test_npy_columns_decode_like_members_and_fall_back_on_mixed_headers():
+    import numpy as np
+
+    from omnimask.data.shard_reader import npy_column
+    from omnimask.data.shards import decode, encode
+
+    rng = np.random.default_rng(0)
+    for arrays in (
+        [rng.integers(0, 9, (2, 3)).astype(">u2") for _ in range(3)],
+        [rng.standard_normal(4).astype(np.float32) for _ in range(2)],
+        [np.asfortranarray(rng.integers(0, 9, (2, 3))) for _ in range(2)],  # decoded F-order: one by one
+    ):
+        datas = [encode("npy", a) for a in arrays]
+        column = npy_column(datas)
+        if arrays[0].flags.c_contiguous:
+            assert column is not None and all(c.flags.writeable for c in column)
+            for got, data in zip(column, datas):
+                want = decode("npy", data)
+                assert got.dtype == want.dtype and got.shape == want.shape
+                np.testing.assert_array_equal(got, want)
+        else:
+            assert column is None
+    mixed = [encode("npy", np.arange(3)), encode("npy", np.arange(4))]
+    assert npy_column(mixed) is None
+    assert npy_column([encode("npy", np.int64(5))]) is None  # 0-d values decode one by one
+
+
+def test_a_damaged_size_field_is_reported_as_a_checksum_error():
+    data = bytearray(_tar(tarfile.USTAR_FORMAT, [("k.npy", b"v" * 1000), ("l.npy", b"w" * 10)]))
+    data[124 + 5] = ord("7")  # the size now points past the end of the stream
+    with pytest.raises(ValueError, match="checksum"):
+        list(tar_members(io.BytesIO(bytes(data))))
