@@ -248,12 +248,16 @@ def layout_ids(
         raise ValueError(
             f"spans do not fit the layout: input {n_in} (budget {input_budget}), target {n_tgt}, length {length}"
         )
-    row = input_ids + [PAD_ID] * (input_budget - n_in) + target_ids + [PAD_ID] * (length - input_budget - n_tgt)
+    tensor = np.full(length, PAD_ID, dtype=np.int64)
     input_keep = np.zeros(length, dtype=bool)
     target_keep = np.zeros(length, dtype=bool)
-    input_keep[:n_in] = True
-    target_keep[input_budget : input_budget + n_tgt] = True
-    return MaskedModality(np.array(row, dtype=np.int64), input_keep, target_keep, input_budget, target_budget)
+    if n_in:  # spans are short next to L: converting only them is what costs least
+        tensor[:n_in] = input_ids
+        input_keep[:n_in] = True
+    if n_tgt:
+        tensor[input_budget : input_budget + n_tgt] = target_ids
+        target_keep[input_budget : input_budget + n_tgt] = True
+    return MaskedModality(tensor, input_keep, target_keep, input_budget, target_budget)
 
 
 def unpack_sequence(
