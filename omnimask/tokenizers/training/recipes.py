@@ -223,7 +223,7 @@ def clip_config(modality: str, *, codebook: int = 512, latent_dim: int = 32, enc
 #: under 8 minutes on one torch thread.
 CLIP64: dict[str, dict[str, object]] = {
     "clip": {"encoder": (64, 1), "decoder": (128, 2), "codebook": 512, "steps": 1800},
-    "clip_global": {"width": 256, "blocks": 2, "codebook": 512, "latent_dim": 64, "steps": 6000, "batch_size": 256},
+    "clip_global": {"width": 128, "blocks": 2, "codebook": 512, "latent_dim": 64, "steps": 6000, "batch_size": 256},
 }
 
 
