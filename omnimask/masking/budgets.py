@@ -36,13 +36,14 @@ def _split(alphas: Sequence[float], total: int, rng: np.random.Generator) -> lis
     sub = [alphas[i] for i in active]
     # Flooring loses fewer than one token per modality, so one call gives the proportions (row 0) and
     # enough further draws for the remainder; one call is half the cost of two.
-    draws = rng.dirichlet(sub, size=len(active)).tolist()
-    share = [int(p * total) for p in draws[0]]  # floor (p ≥ 0)
+    draws = rng.dirichlet(sub, size=len(active))
+    share = [int(p * total) for p in draws[0].tolist()]  # floor (p ≥ 0)
     missing = total - sum(share)
     if missing > len(active) - 1:  # only through floating-point round-off
-        draws += rng.dirichlet(sub, size=missing).tolist()
-    for row in draws[1 : 1 + missing]:
-        share[row.index(max(row))] += 1  # the remainder goes to argmaxes of further draws
+        draws = np.concatenate([draws, rng.dirichlet(sub, size=missing)])
+    if missing > 0:  # the remainder goes to argmaxes (first on ties) of further draws
+        for i in draws[1 : 1 + missing].argmax(axis=1).tolist():
+            share[i] += 1
     for i, n in zip(active, share):
         out[i] = n
     return out
