@@ -5,13 +5,19 @@ writer), then measures in this one run:
 
 * raw shard reading: samples/s of :class:`~omnimask.data.shard_reader.ShardSource` (tar decode + key
   alignment + shuffle buffer, no masking);
-* the full training pipeline: samples/s of masked, collated batches from the shards, with 0 and N
-  DataLoader workers;
+* the full training pipeline in the training process (0 DataLoader workers): samples/s of masked,
+  collated batches from the shards (reading, pixel normalisation, 4M masking, collation);
 * what training consumes: samples/s of the recipe's optimizer steps (forward, backward, AdamW) on
   batches from the same data;
+* the pipeline again with ``--workers`` DataLoader workers (wall clock only).
 
-and prints the ratio loader / consumer (the loader should be ≥ 10× faster, so data never stalls a
-step). Usage: ``python -m benchmarks.dataloader [--samples 2048] [--workers 2] [--steps 8]``.
+The 0-worker loader and the consumer are timed *interleaved* (``--rounds`` rounds of a few loader
+batches, then one optimizer step), so load from other processes hits both alike; rates are medians
+over rounds, by wall clock and by this process's CPU time (the CPU ratio is the steadiest on a busy
+machine). The headline is ``loader / consumer`` with 0 workers: the loader should be ≥ 10× faster,
+so data never stalls a step even without worker processes. Usage:
+``python -m benchmarks.dataloader [--samples 2048] [--workers 2] [--rounds 10]`` (set
+``OMP_NUM_THREADS=1`` on a shared machine).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -75,9 +81,10 @@ def main() -> None:
     parser.add_argument("--recipe", default="synth_tiny")
     parser.add_argument("--samples", type=int, default=2048, help="samples in the random dataset")
     parser.add_argument("--samples-per-shard", type=int, default=256)
-    parser.add_argument("--batches", type=int, default=30, help="batches timed per loader setting")
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the parallel setting")
-    parser.add_argument("--steps", type=int, default=8, help="optimizer steps timed for the consumer")
+    parser.add_argument("--batches", type=int, default=30, help="batches timed with --workers workers")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the parallel setting (0: skip)")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (one optimizer step each)")
+    parser.add_argument("--batches-per-round", type=int, default=4, help="loader batches timed per round")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
 
@@ -102,42 +109,59 @@ def main() -> None:
         pass
     print(f"raw shard reading      {rate(count, time.perf_counter() - t0)}")
 
-    loader_rates = {}
-    for workers in sorted({0, args.workers}):
-        overrides = [f"data.path={tmp / 'shards'}", "data.source=shards", f"data.num_workers={workers}"]
-        cfg = apply_overrides(base, overrides)  # path before source: each override is validated in turn
-        stream = build_data(cfg).train_batches(0, batch)
-        for _ in range(2):  # warm-up (worker start, buffer fill)
-            next(stream)
-        t0 = time.perf_counter()
-        for _ in range(args.batches):
-            next(stream)
-        loader_rates[workers] = count / (time.perf_counter() - t0)
-        print(
-            f"masked batches, {workers} workers {rate(count, count / loader_rates[workers])}  (reading, 4M masking "
-            "and collation)"
-        )
-
     from omnimask.training.loop import Trainer
 
+    def stream(workers: int) -> Iterator[Any]:
+        overrides = [f"data.path={tmp / 'shards'}", "data.source=shards", f"data.num_workers={workers}"]
+        cfg = apply_overrides(base, overrides)  # path before source: each override is validated in turn
+        batches = build_data(cfg).train_batches(0, batch)
+        for _ in range(2):  # warm-up (worker start, buffer fill)
+            next(batches)
+        return batches
+
     trainer = Trainer(apply_overrides(base, [f"data.path={tmp / 'store'}", "data.source=store"]))
-    batches = trainer.data.train_batches(0, batch)
-    micro = [next(batches) for _ in range(args.steps + 2)]
-    times = []
-    for i, b in enumerate(micro):
-        t0 = time.perf_counter()
+    train_batches = trainer.data.train_batches(0, batch)
+    micro = [next(train_batches) for _ in range(args.rounds + 2)]
+    for b in micro[:2]:  # warm-up
         trainer.train_step([b])
-        if i >= 2:  # warm-up
-            times.append(time.perf_counter() - t0)
-    consume = batch / statistics.median(times)
+    loader = stream(0)
+    per = args.batches_per_round
+    loader_wall, loader_cpu, step_wall, step_cpu = [], [], [], []
+    for b in micro[2:]:
+        w0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(per):
+            next(loader)
+        w1, c1 = time.perf_counter(), time.process_time()
+        trainer.train_step([b])
+        w2, c2 = time.perf_counter(), time.process_time()
+        loader_wall.append(per * batch / (w1 - w0))
+        loader_cpu.append(per * batch / max(c1 - c0, 1e-9))
+        step_wall.append(batch / (w2 - w1))
+        step_cpu.append(batch / max(c2 - c1, 1e-9))
+    median = statistics.median
     print(
-        f"training consumes      {rate(batch, batch / consume)}  ({args.recipe}, batch {batch}, "
-        f"{base.precision}, median of {len(times)} steps)"
+        f"masked batches, 0 workers {rate(1, 1 / median(loader_wall))}  (reading, pixel normalisation, 4M masking, "
+        f"collation; {1e6 / median(loader_cpu):.0f} µs CPU per sample)"
     )
-    best = max(loader_rates.values())
     print(
-        f"loader / consumer: {best / consume:.1f}x with the best setting, {loader_rates[0] / consume:.1f}x in the "
-        f"training process itself (0 workers); target >= 10x. This machine: {os.cpu_count()} CPUs, load "
+        f"training consumes      {rate(1, 1 / median(step_wall))}  ({args.recipe}, batch {batch}, {base.precision}; "
+        f"{1e3 * batch / median(step_cpu):.0f} ms CPU per step)"
+    )
+    wall_ratio = median(a / b for a, b in zip(loader_wall, step_wall))
+    cpu_ratio = median(a / b for a, b in zip(loader_cpu, step_cpu))
+    if args.workers:
+        parallel = stream(args.workers)
+        t0 = time.perf_counter()
+        for _ in range(args.batches):
+            next(parallel)
+        workers_rate = args.batches * batch / (time.perf_counter() - t0)
+        print(
+            f"masked batches, {args.workers} workers {rate(1, 1 / workers_rate)}  (wall clock, after the interleaved "
+            f"rounds: {workers_rate / median(step_wall):.1f}x the consumer's median)"
+        )
+    print(
+        f"loader / consumer with 0 workers: {wall_ratio:.1f}x by wall clock, {cpu_ratio:.1f}x by CPU time (medians "
+        f"of {len(micro) - 2} interleaved rounds); target >= 10x. This machine: {os.cpu_count()} CPUs, load "
         f"{os.getloadavg()[0]:.1f}, {torch.get_num_threads()} torch thread(s)."
     )
 

@@ -37,6 +37,8 @@ def position_masks(
     if n_in + n_tgt == 0:  # common with small alphas; skip the permutation
         return input_keep, target_keep
     order = rng.permutation(n)
-    input_keep[order[:n_in]] = True
-    target_keep[order[n_in : n_in + n_tgt]] = True
+    if n_in:
+        input_keep[order[:n_in]] = True
+    if n_tgt:
+        target_keep[order[n_in : n_in + n_tgt]] = True
     return input_keep, target_keep

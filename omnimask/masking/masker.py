@@ -183,13 +183,18 @@ class Masker:
         self.cum_weights = np.cumsum(mixture.weights()).tolist()
         self.can_target = [s.is_discrete for s in self.specs.values()]
         self.positional = [s.kind != "sequence" for s in self.specs.values()]
+        self._fixed_capacity = all(s.kind != "embedding_sequence" for s in self.specs.values())
+        self._target_capacity = [c if t else 0 for c, t in zip(self.max_tokens, self.can_target)]
         # Per modality, what every call needs (looked up once here instead of per sample).
         self._plan = [
             (j, name, spec, _MASKERS[spec.kind], int(self.max_tokens[j]), self.keep[j])
             for j, (name, spec) in enumerate(self.specs.items())
         ]
 
-    def _capacity(self, sample: Mapping[str, Any]) -> list[int]:
+    def _capacity(self, sample: Mapping[str, Any]) -> tuple[list[int], list[int]]:
+        """Input and target capacity of each modality in ``sample`` (read-only lists)."""
+        if self._fixed_capacity and all(name in sample for name in self.names):
+            return self.max_tokens, self._target_capacity  # the usual case: all present, none of variable length
         cap = [0] * len(self.names)
         for j, (name, spec) in enumerate(self.specs.items()):
             if name not in sample:
@@ -198,14 +203,14 @@ class Masker:
                 cap[j] = _embedding_rows(spec, sample[name]).shape[0]
             else:
                 cap[j] = self.max_tokens[j]
-        return cap
+        return cap, [c if t else 0 for c, t in zip(cap, self.can_target)]
 
     def _total(self, lo: int, hi: int | None, rng: np.random.Generator) -> int:
         return lo if hi is None else int(rng.integers(lo, hi + 1))
 
     def draw_budgets(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Budgets:
         """The mixture component and input / target budgets for ``sample`` (lists in ``self.names`` order)."""
-        cap = self._capacity(sample)
+        cap, target_cap = self._capacity(sample)
         cfg = self.cfg
         return draw_budgets(
             input_alphas=self.input_alphas,
@@ -214,7 +219,7 @@ class Masker:
             num_input_tokens=self._total(cfg.num_input_tokens, cfg.num_input_tokens_max, rng),
             num_target_tokens=self._total(cfg.num_target_tokens, cfg.num_target_tokens_max, rng),
             input_capacity=cap,
-            target_capacity=[c if t else 0 for c, t in zip(cap, self.can_target)],
+            target_capacity=target_cap,
             positional=self.positional,
             rng=rng,
         )

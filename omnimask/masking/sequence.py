@@ -17,6 +17,7 @@ its budget is cut to start at a sentinel (see :func:`cut_target`). :func:`merge_
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -96,6 +97,9 @@ def _cut(tgt: list[int], budget: int, rng: np.random.Generator) -> list[int]:
     n = len(tgt)
     if n <= budget:
         return tgt
+    if budget == 0:  # whichever sentinel is drawn, nothing of the target stays
+        rng.random()
+        return []
     starts = [i for i, t in enumerate(tgt) if SENTINEL_BASE <= t < SENTINEL_BASE + NUM_SENTINELS]
     chosen = starts[int(rng.random() * max(1, len(starts) - 1))]  # never the closing sentinel
     if n - chosen >= budget:
@@ -199,23 +203,22 @@ def mask_units(
     Returns:
         ``(input_ids, target_ids)`` as lists, the same draws and values as :func:`span_mask`.
     """
-    keep = [False] * len(units)
-    if input_budget > 0:
-        sizes = [len(u) for u in units]
-        keep_prob = draw_keep_prob(keep_scheme, rng)
-        for _ in range(_MAX_REDRAWS):
-            draw = rng.random(len(units)) < keep_prob  # u ∈ [0, 1): p = 0 keeps none, p = 1 all
-            # Each kept unit adds at least one input token: most redraws fail this cheap count already.
-            if np.count_nonzero(draw) <= input_budget:
-                keep = draw.tolist()
-                if _input_length(keep, sizes) <= input_budget:
-                    break
-            keep_prob *= decay
-        else:
-            keep = [False] * len(units)
+    if input_budget <= 0:  # everything dropped as one run; no input at all, not even the lone sentinel
+        tgt = [SENTINEL_BASE + 1, *itertools.chain.from_iterable(units), SENTINEL_BASE + 2] if units else []
+        return [], _cut(tgt or [SENTINEL_BASE + 1], target_budget, rng)  # what _corrupt gives for no keeps
+    sizes = [len(u) for u in units]
+    keep_prob = draw_keep_prob(keep_scheme, rng)
+    for _ in range(_MAX_REDRAWS):
+        draw = rng.random(len(units)) < keep_prob  # u ∈ [0, 1): p = 0 keeps none, p = 1 all
+        # Each kept unit adds at least one input token: most redraws fail this cheap count already.
+        if np.count_nonzero(draw) <= input_budget:
+            keep = draw.tolist()
+            if _input_length(keep, sizes) <= input_budget:
+                break
+        keep_prob *= decay
+    else:
+        keep = [False] * len(units)
     inp, tgt = _corrupt(units, keep)
-    if input_budget <= 0:
-        inp = []  # no input at all, not even the lone sentinel
     return inp, _cut(tgt, target_budget, rng)
 
 
