@@ -116,6 +116,22 @@ def colorize_labels(ids: np.ndarray, palette: np.ndarray = LABEL_PALETTE) -> np.
     return palette[np.asarray(ids, dtype=np.int64) % len(palette)]
 
 
+def colorize_features(features: np.ndarray) -> np.ndarray:
+    """(H, W, C) feature map → (H, W, 3): its first three principal components, each stretched to 0–255.
+
+    The usual way to look at CLIP / DINOv2 patch features: patches with similar features get similar
+    colours. The projection is fitted per map, so colours compare within a picture, not across.
+    """
+    flat = np.asarray(features, dtype=np.float64).reshape(-1, features.shape[-1])
+    centered = flat - flat.mean(axis=0)
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    comps = centered @ vt[:3].T
+    comps = np.pad(comps, ((0, 0), (0, 3 - comps.shape[1])))
+    lo, hi = comps.min(axis=0), comps.max(axis=0)
+    scaled = (comps - lo) / np.maximum(hi - lo, 1e-12)
+    return np.rint(scaled * 255).astype(np.uint8).reshape(*features.shape[:-1], 3)
+
+
 def to_image(cell: np.ndarray | Image.Image, size: int) -> Image.Image:
     """A uint8 (H, W[, 3]) array or image, made RGB and resized (nearest: pixels stay crisp) to ``size``²."""
     img = cell if isinstance(cell, Image.Image) else Image.fromarray(np.asarray(cell))

@@ -21,6 +21,8 @@ from omnimask.demo.pictures import role_picture, text_picture
 
 #: First SynthWorld scene index the demo shows (training uses 0 .. num_train + num_val - 1).
 SCENE_OFFSET = 1_000_000
+#: Roles whose ground truth is a feature network's output on the RGB image (MiniCLIP for SynthWorld).
+FEATURE_ROLES: tuple[str, ...] = ("clip", "global")
 
 
 @dataclasses.dataclass
@@ -72,6 +74,7 @@ class DemoContext:
         self.dm, self.seed, self.num, self.cell = dm, seed, num, cell
         self.world = SynthWorldConfig(resolution=dm.resolution)
         self._scenes: dict[int, dict] = {}
+        self._labeler: Any = None
 
     def scene(self, i: int) -> dict:
         """Held-out scene ``i`` (0-based) of world ``seed``, every SynthWorld modality."""
@@ -92,9 +95,26 @@ class DemoContext:
                     break
         return found
 
+    def features(self, sample: dict) -> dict:
+        """``sample`` with its MiniCLIP patch features (``clip``, (h, w, C)) and embedding (``global``, (E,)).
+
+        The SynthWorld feature modalities are MiniCLIP's outputs on the RGB image, so their ground
+        truth is computed here (once per scene) rather than rendered.
+        """
+        if "global" not in sample:
+            if self._labeler is None:
+                from omnimask.data.labelers.registry import load_labeler
+
+                self._labeler = load_labeler("miniclip")
+            patches, embedding = self._labeler.features(sample["rgb"][None])
+            sample["clip"], sample["global"] = patches[0].numpy(), embedding[0].numpy()
+        return sample
+
     def truth(self, role: str, sample: dict) -> Image.Image:
         """Picture of the ground truth of ``role`` in a rendered ``sample`` (a note when it has none)."""
         key = "rgb" if role == "tok_rgb" else role
+        if key in FEATURE_ROLES:
+            sample = self.features(sample)
         if key not in sample:
             return text_picture(f"({role}: no ground truth rendered)", self.cell)
         return role_picture(role, sample[key], self.cell, base=sample["rgb"])

@@ -45,18 +45,6 @@ def _array(raw: Any) -> np.ndarray:
     return arr
 
 
-def principal_colours(features: np.ndarray) -> np.ndarray:
-    """(H, W, C) features → (H, W, 3) uint8: the first three principal components, each min–max scaled."""
-    h, w, c = features.shape
-    x = features.reshape(-1, c).astype(np.float64)
-    x = x - x.mean(0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    pcs = x @ vt[: min(3, c)].T  # (H·W, ≤3)
-    pcs = np.pad(pcs, ((0, 0), (0, 3 - pcs.shape[1])))
-    lo, hi = pcs.min(0), pcs.max(0)
-    return (np.clip((pcs - lo) / np.maximum(hi - lo, 1e-9), 0, 1) * 255 + 0.5).astype(np.uint8).reshape(h, w, 3)
-
-
 def map_picture(role: str, raw: Any) -> np.ndarray:
     """A raw map of ``role`` (``rgb``, ``depth``, ``normal``, ``semseg``, ``edges``, other) → (H, W, 3) uint8."""
     arr = _array(raw)
@@ -76,7 +64,7 @@ def map_picture(role: str, raw: Any) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] == 3 and arr.dtype == np.uint8:
         return arr
     if arr.ndim == 3:
-        return principal_colours(arr)
+        return viz.colorize_features(arr)
     if np.issubdtype(arr.dtype, np.floating):
         lo, hi = np.nanpercentile(arr, [1, 99])
         return viz.colormap((arr - lo) / max(hi - lo, 1e-9))

@@ -8,7 +8,8 @@ conditions and outputs side by side: maps colourised (:mod:`omnimask.viz`), boxe
 image, captions and other texts printed underneath.
 
 Colourising dispatches on the raw array, not on modality names: uint8 (H, W, 3) is shown as is,
-float (H, W, 3) as normals, float (H, W) as depth, integer (H, W) as labels (0/1 maps as edges).
+float (H, W, 3) as normals, float (H, W, C) feature maps by their first three principal components,
+float (H, W) as depth, integer (H, W) as labels (0/1 maps as edges).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def colorize(raw: Any) -> np.ndarray:
         return arr
     if arr.ndim == 3 and arr.shape[-1] == 3:
         return viz.colorize_normals(arr.astype(np.float32))
+    if arr.ndim == 3 and np.issubdtype(arr.dtype, np.floating):
+        return viz.colorize_features(arr)
     if arr.ndim == 2 and np.issubdtype(arr.dtype, np.floating):
         return viz.colorize_depth(arr.astype(np.float32))
     if arr.ndim == 2:

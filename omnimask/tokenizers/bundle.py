@@ -225,7 +225,9 @@ class SequenceTokenizer:
         return [[int(i) for c in self.chunks(v) for i in c] for v in values]
 
     def decode_text(self, ids: Sequence[int]) -> str:
-        return self.text.decode(ids, skip_special=True, stop_at_eos=True)
+        """Generated ids → text up to ``[EOS]``. Ids past the vocabulary (a model's sequence heads may be
+        wider than the WordPiece vocabulary, e.g. SynthWorld's 4608 rows for 4428 pieces) are dropped."""
+        return self.text.decode([i for i in ids if 0 <= i < self.vocab_size], skip_special=True, stop_at_eos=True)
 
     def detokenize(self, ids: Sequence[Sequence[int]] | torch.Tensor) -> list[Any]:
         """Ragged id lists (or a padded tensor) → values; parsers drop what they cannot read."""

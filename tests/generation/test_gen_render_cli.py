@@ -29,6 +29,11 @@ def test_colorize_dispatches_on_the_raw_array():
     labels = colorize(np.array([[0, 2], [5, 5]]))
     assert labels[1, 0].tolist() == labels[1, 1].tolist() != labels[0, 1].tolist()
     assert colorize(np.zeros((3, 4, 4), np.float32)).shape == (4, 4, 3)  # channels first
+    features = np.zeros((4, 4, 16), np.float32)
+    features[:, 2:, 5] = 3.0  # two patch groups -> the first principal component separates them
+    pca = colorize(features)
+    assert pca.shape == (4, 4, 3) and (pca[:, :2] == pca[0, 0]).all() and (pca[:, 2:] == pca[0, 3]).all()
+    assert abs(int(pca[0, 0, 0]) - int(pca[0, 3, 0])) == 255
 
 
 def test_write_outputs_and_grid(bundle, tmp_path):

@@ -41,6 +41,9 @@ def test_sequence_tokenizers_round_trip_structured_values(text):
     assert caption.detokenize(caption.tokenize(["a red cube left of a blue sphere"])) == [
         "a red cube left of a blue sphere"
     ]
+    ids = caption.tokenize(["a red cube"])[0]
+    past = [ids[0], caption.vocab_size, ids[1], caption.vocab_size + 7, *ids[2:]]  # a wider model head's ids
+    assert caption.detokenize([past]) == ["a red cube"]
     palette = SequenceTokenizer("color_palette", text)
     assert palette.detokenize(palette.tokenize([{"colors": [[255, 0, 0], [0, 0, 255]]}])) == [
         [[255, 0, 0], [0, 0, 255]]
