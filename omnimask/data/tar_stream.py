@@ -41,6 +41,16 @@ def _number(raw: bytes) -> int:
     return int(text, 8) if text else 0
 
 
+def _size(header: bytes) -> int:
+    """The size field; the common form (11 octal digits, then NUL or space) parsed in one call."""
+    if header[135] in (0, 32):
+        try:
+            return int(header[124:135], 8)
+        except ValueError:
+            pass
+    return _number(header[124:136])
+
+
 def _verify(buffer: bytes, headers: list[int]) -> None:
     """Check the checksums of the headers at byte offsets ``headers`` (all at once, in numpy)."""
     if not headers:
@@ -48,7 +58,8 @@ def _verify(buffer: bytes, headers: list[int]) -> None:
     rows = np.frombuffer(buffer, np.uint8)[np.asarray(headers)[:, None] + np.arange(BLOCK)].astype(np.int64)
     computed = rows[:, :148].sum(1) + rows[:, 156:].sum(1) + 8 * 32  # the checksum field counts as spaces
     for offset, value in zip(headers, computed.tolist()):
-        if _number(buffer[offset + 148 : offset + 156]) != value:
+        field = buffer[offset + 148 : offset + 156]
+        if field != b"%06o\0 " % value and _number(field) != value:  # the usual form first, then any other
             raise ValueError("tar header checksum mismatch (not a tar file, or a damaged one)")
 
 
@@ -95,7 +106,7 @@ def _walk(buffer: bytes, headers: list[int]) -> list[tuple[str, bytes]]:
         if len(header) < BLOCK:
             raise EOFError("tar stream ends inside a header")
         headers.append(pos)
-        size = _number(header[124:136])
+        size = _size(header)
         kind = header[156:157]
         pos += BLOCK
         data = buffer[pos : pos + size]

@@ -88,3 +88,11 @@ def test_a_damaged_size_field_is_reported_as_a_checksum_error():
     data[124 + 5] = ord("7")  # the size now points past the end of the stream
     with pytest.raises(ValueError, match="checksum"):
         list(tar_members(io.BytesIO(bytes(data))))
+
+
+def test_other_spellings_of_number_fields_are_read():
+    data = bytearray(_tar(tarfile.USTAR_FORMAT, [("k.npy", b"v" * 1000)]))
+    data[124:136] = b"   1750 \0\0\0\0"  # size 1000 with blanks, as some writers pad it
+    data[148:156] = b" " * 8
+    data[148:156] = b"%07o\0" % sum(data[:512])  # 7 digits + NUL instead of 6 + NUL + space
+    assert list(tar_members(io.BytesIO(bytes(data)))) == [("k.npy", b"v" * 1000)]
