@@ -17,7 +17,8 @@ Entry types:
 * ``text`` — a sequence modality through the shared WordPiece vocabulary (:class:`SequenceTokenizer`),
   with the modality's serialiser for structured values (boxes, metadata, palettes).
 
-The SynthWorld tokenizers shipped with omnimask are a bundle too: :func:`shipped_bundle_path`.
+The SynthWorld tokenizers shipped with omnimask are a bundle too: :func:`shipped_bundle_path`. An
+entry's ``path`` may point into it (``"shipped:synthworld64/rgb"``, see :func:`entry_path`).
 
 Raw formats: maps are numpy batches (B, H, W[, C]) in the modality's natural units (uint8 RGB,
 metres, unit normals, class ids, 0/1 edges); the MiniCLIP feature tokenizers (``tok_clip@R``,
@@ -265,6 +266,22 @@ def save_tokenizers(tokenizers: Mapping[str, AnyTokenizer], directory: str | Pat
     return directory
 
 
+#: Prefix of a manifest ``path`` that points into a bundle shipped with omnimask (``shipped:synthworld64/rgb``).
+SHIPPED_PREFIX = "shipped:"
+
+
+def entry_path(root: Path, rel: str) -> Path:
+    """Folder of a manifest entry: ``root/rel``, or inside a shipped bundle for ``shipped:NAME/SUB``.
+
+    Models exported with :func:`omnimask.model.export.export_model` reference the shipped tokenizers
+    this way instead of carrying a second copy of them.
+    """
+    if rel.startswith(SHIPPED_PREFIX):
+        bundle, _, sub = rel.removeprefix(SHIPPED_PREFIX).partition("/")
+        return shipped_bundle_path(bundle) / sub
+    return root / rel
+
+
 def load_tokenizers(path: str | Path) -> Tokenizers:
     """Load a tokenizer bundle: ``path`` is the bundle folder or a model folder holding ``tokenizers/``."""
     path = Path(path)
@@ -278,18 +295,18 @@ def load_tokenizers(path: str | Path) -> Tokenizers:
     out: Tokenizers = {}
     for name, entry in manifest.items():
         if entry["type"] == "map":
-            out[name] = MapTokenizer(entry["map"], KMeansPatchTokenizer.load(path / entry["path"]),
+            out[name] = MapTokenizer(entry["map"], KMeansPatchTokenizer.load(entry_path(path, entry["path"])),
                                      entry.get("num_classes", 0))
         elif entry["type"] == "feature_kmeans":
-            out[name] = FeatureKMeansTokenizer(entry["map"], KMeansPatchTokenizer.load(path / entry["path"]),
+            out[name] = FeatureKMeansTokenizer(entry["map"], KMeansPatchTokenizer.load(entry_path(path, entry["path"])),
                                                entry.get("num_tokens", 0))
         elif entry["type"] == "card":
             if entry["path"] not in cards:
-                cards[entry["path"]] = CardMapTokenizer.load(path / entry["path"], entry["map"],
+                cards[entry["path"]] = CardMapTokenizer.load(entry_path(path, entry["path"]), entry["map"],
                                                              entry.get("dtype", "float32"))
             out[name] = cards[entry["path"]]
         elif entry["type"] == "text":
-            text = text or TextTokenizer.from_file(path / entry["path"])
+            text = text or TextTokenizer.from_file(entry_path(path, entry["path"]))
             out[name] = SequenceTokenizer(name, text)
         else:
             raise ValueError(f"{path / MANIFEST}: unknown tokenizer type {entry['type']!r} for {name!r}")
