@@ -26,6 +26,8 @@ import numpy as np
 from omnimask.masking.masked import MaskedModality
 from omnimask.masking.special_tokens import EOS_ID, MAX_SENTINEL, NUM_SENTINELS, PAD_ID, SENTINEL_BASE, is_sentinel
 
+_SENTINEL_END = SENTINEL_BASE + NUM_SENTINELS
+_SENTINEL_IDS = frozenset(range(SENTINEL_BASE, _SENTINEL_END))
 #: Redraws before the decay loop gives up and drops everything (0.9**1000 ≈ 1e-46: never reached in practice).
 _MAX_REDRAWS = 1000
 
@@ -100,7 +102,7 @@ def _cut(tgt: list[int], budget: int, rng: np.random.Generator) -> list[int]:
     if budget == 0:  # whichever sentinel is drawn, nothing of the target stays
         rng.random()
         return []
-    starts = [i for i, t in enumerate(tgt) if SENTINEL_BASE <= t < SENTINEL_BASE + NUM_SENTINELS]
+    starts = [i for i, t in enumerate(tgt) if SENTINEL_BASE <= t < _SENTINEL_END]
     chosen = starts[int(rng.random() * max(1, len(starts) - 1))]  # never the closing sentinel
     if n - chosen >= budget:
         return tgt[chosen : chosen + budget]
@@ -204,8 +206,14 @@ def mask_units(
         ``(input_ids, target_ids)`` as lists, the same draws and values as :func:`span_mask`.
     """
     if input_budget <= 0:  # everything dropped as one run; no input at all, not even the lone sentinel
-        tgt = [SENTINEL_BASE + 1, *itertools.chain.from_iterable(units), SENTINEL_BASE + 2] if units else []
-        return [], _cut(tgt or [SENTINEL_BASE + 1], target_budget, rng)  # what _corrupt gives for no keeps
+        if not units:
+            return [], _cut([SENTINEL_BASE + 1], target_budget, rng)
+        ids = list(itertools.chain.from_iterable(units))
+        tgt = [SENTINEL_BASE + 1, *ids, SENTINEL_BASE + 2]  # what _corrupt gives for no keeps
+        if 0 < target_budget < len(tgt) and _SENTINEL_IDS.isdisjoint(ids):
+            rng.random()  # _cut's draw among the two sentinels, which always picks the first
+            return [], tgt[:target_budget]
+        return [], _cut(tgt, target_budget, rng)
     sizes = [len(u) for u in units]
     keep_prob = draw_keep_prob(keep_scheme, rng)
     for _ in range(_MAX_REDRAWS):

@@ -1,8 +1,9 @@
 """Masking outputs pinned to values recorded before the masking speed-ups: same (seed, sample) → same bits.
 
-The digests below were recorded with the straightforward implementation (commit df08aff). Any change
-to what is drawn — a different order of generator calls, another budget rule, a dtype change — breaks
-them. If a change of the *method* is intended, record new values and say so in the commit.
+The digests below were recorded with the straightforward implementation (commit df08aff; the low-id
+digest with that commit's code too). Any change to what is drawn — a different order of generator
+calls, another budget rule, a dtype change — breaks them. If a change of the *method* is intended,
+record new values and say so in the commit.
 """
 
 import hashlib
@@ -29,16 +30,19 @@ SPECS = {
 NAMES = list(SPECS)
 
 
-def make_sample(rng: np.random.Generator, i: int) -> dict:
-    """Samples of every kind; sequences alternate between flat ids and chunk lists; some modalities absent."""
+def make_sample(rng: np.random.Generator, i: int, low: int = 300) -> dict:
+    """Samples of every kind; sequences alternate between flat ids and chunk lists; some modalities absent.
+
+    Sequence ids are drawn from ``[low, 2048)``; ``low`` below 204 puts raw ids in the sentinel range.
+    """
     sample = {
         "rgb@32": rng.standard_normal((3, 32, 32)).astype(np.float32),
         "tok_rgb@32": rng.integers(0, 512, 16),
         "tok_depth@32": rng.integers(0, 64, (4, 4)),
         "tok_global": rng.integers(0, 32, 4),
-        "caption": rng.integers(300, 2048, int(rng.integers(0, 15))),
-        "det": [rng.integers(300, 2048, int(rng.integers(1, 6))) for _ in range(int(rng.integers(1, 5)))],
-        "metadata": [rng.integers(300, 2048, 2).tolist() for _ in range(int(rng.integers(0, 6)))],
+        "caption": rng.integers(low, 2048, int(rng.integers(0, 15))),
+        "det": [rng.integers(low, 2048, int(rng.integers(1, 6))) for _ in range(int(rng.integers(1, 5)))],
+        "metadata": [rng.integers(low, 2048, 2).tolist() for _ in range(int(rng.integers(0, 6)))],
         "t5_emb": rng.standard_normal((int(rng.integers(1, 9)), 3)),
     }
     if i % 2:
@@ -93,6 +97,9 @@ DIGESTS = {
     "ranges_three_components": "69860e2d6bbc63c66e417e154e099e8dc080bad6a0900922477c6655a9834991",
 }
 
+#: The same for "all2all_rgb2all" with sequence ids from 4 on (many look like sentinels).
+LOW_IDS_DIGEST = "60931f5a3ac4f73c13002cbcdd5645fec495bdbb1965627d0da51cb4e05f2c5e"
+
 
 def digest_outputs(outputs: list[dict]) -> str:
     h = hashlib.sha256()
@@ -106,10 +113,10 @@ def digest_outputs(outputs: list[dict]) -> str:
     return h.hexdigest()
 
 
-def masked(config: str, n: int = 120) -> list[dict]:
+def masked(config: str, n: int = 120, low: int = 300) -> list[dict]:
     masker = Masker(SPECS, CONFIGS[config])
     data = np.random.default_rng(2024)
-    samples = [make_sample(data, i) for i in range(n)]
+    samples = [make_sample(data, i, low) for i in range(n)]
     shared = np.random.default_rng([7, 1])  # one generator across samples, as a loader worker uses it
     out = [masker(s, shared) for s in samples[: n // 2]]
     return out + [masker(s, 1000 + i) for i, s in enumerate(samples[n // 2 :])]  # a seed per sample
@@ -118,6 +125,10 @@ def masked(config: str, n: int = 120) -> list[dict]:
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_masked_outputs_match_the_recorded_digest(config):
     assert digest_outputs(masked(config)) == DIGESTS[config]
+
+
+def test_raw_ids_in_the_sentinel_range_match_the_recorded_digest():
+    assert digest_outputs(masked("all2all_rgb2all", low=4)) == LOW_IDS_DIGEST
 
 
 def test_a_few_outputs_match_recorded_values():
