@@ -39,6 +39,7 @@ from omnimask.config import apply_overrides
 from omnimask.data.shard_reader import ShardSet, ShardSource
 from omnimask.data.shard_writer import shard_dataset
 from omnimask.data.token_store import TokenStore
+from omnimask.masking import NUM_SPECIAL_TOKENS
 from omnimask.modalities import ModalitySpec
 from omnimask.recipes import get_recipe
 from omnimask.training.setup import build_data
@@ -57,7 +58,8 @@ def random_sample(specs: Mapping[str, ModalitySpec], rng: np.random.Generator) -
         elif spec.kind == "sequence":
             pieces = int(rng.integers(1, 4))
             length = max(1, (spec.num_tokens - 1) // pieces)
-            out[name] = [rng.integers(10, spec.vocab_size, int(rng.integers(1, length + 1))) for _ in range(pieces)]
+            ids = (NUM_SPECIAL_TOKENS, spec.vocab_size)  # real text ids: never [PAD], [EOS] or a sentinel
+            out[name] = [rng.integers(*ids, int(rng.integers(1, length + 1))) for _ in range(pieces)]
         else:
             raise ValueError(f"no random {spec.kind} samples; {name} cannot be benchmarked")
     return out

@@ -216,13 +216,13 @@ def mask_units(
         return [], _cut(tgt, target_budget, rng)
     sizes = [len(u) for u in units]
     keep_prob = draw_keep_prob(keep_scheme, rng)
+    few = len(units) <= 16  # few units (chunks): plain lists beat array operations
     for _ in range(_MAX_REDRAWS):
-        draw = rng.random(len(units)) < keep_prob  # u ∈ [0, 1): p = 0 keeps none, p = 1 all
+        draw = rng.random(len(units))  # u ∈ [0, 1): p = 0 keeps none, p = 1 all
+        keep = [u < keep_prob for u in draw.tolist()] if few else (draw < keep_prob).tolist()
         # Each kept unit adds at least one input token: most redraws fail this cheap count already.
-        if np.count_nonzero(draw) <= input_budget:
-            keep = draw.tolist()
-            if _input_length(keep, sizes) <= input_budget:
-                break
+        if keep.count(True) <= input_budget and _input_length(keep, sizes) <= input_budget:
+            break
         keep_prob *= decay
     else:
         keep = [False] * len(units)
@@ -259,7 +259,7 @@ def layout_ids(
         raise ValueError(
             f"spans do not fit the layout: input {n_in} (budget {input_budget}), target {n_tgt}, length {length}"
         )
-    tensor = np.full(length, PAD_ID, dtype=np.int64)
+    tensor = np.zeros(length, dtype=np.int64) if PAD_ID == 0 else np.full(length, PAD_ID, dtype=np.int64)
     input_keep = np.zeros(length, dtype=bool)
     target_keep = np.zeros(length, dtype=bool)
     if n_in:  # spans are short next to L: converting only them is what costs least
