@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -80,33 +80,27 @@ class MaskingConfig:
         return self.mixture
 
 
-class _Job(NamedTuple):
-    """What a per-kind masker needs besides the spec and the raw values."""
-
-    max_tokens: int
-    n_in: int
-    n_tgt: int
-    keep: str
-    rng: np.random.Generator
-    decay: float
-
-
-# Per-kind maskers, dispatched through _MASKERS.
-def _mask_tokens(spec: ModalitySpec, raw: Any, job: _Job) -> MaskedModality:
+# Per-kind maskers, dispatched through _MASKERS, all called as (spec, raw value, input budget, target budget,
+# max tokens, keep scheme, rng, keep-probability decay); position kinds ignore what only sequences use.
+def _mask_tokens(
+    spec: ModalitySpec, raw: Any, n_in: int, n_tgt: int, _max: int, _keep: str, rng: np.random.Generator, _decay: float
+) -> MaskedModality:
     ids = np.asarray(raw, dtype=np.int64).reshape(-1)
     if ids.shape[0] != spec.num_tokens:
         raise ValueError(f"{spec.name}: expected {spec.num_tokens} token ids, got shape {np.shape(raw)}")
-    input_keep, target_keep = position_masks(spec.num_tokens, job.n_in, job.n_tgt, job.rng)
-    return MaskedModality(ids, input_keep, target_keep, job.n_in, job.n_tgt)
+    input_keep, target_keep = position_masks(spec.num_tokens, n_in, n_tgt, rng)
+    return MaskedModality(ids, input_keep, target_keep, n_in, n_tgt)
 
 
-def _mask_pixels(spec: ModalitySpec, raw: Any, job: _Job) -> MaskedModality:
+def _mask_pixels(
+    spec: ModalitySpec, raw: Any, n_in: int, n_tgt: int, _max: int, _keep: str, rng: np.random.Generator, _decay: float
+) -> MaskedModality:
     pixels = np.asarray(raw, dtype=np.float32)
     expected = (spec.channels, *spec.image_size)
     if pixels.shape != expected:
         raise ValueError(f"{spec.name}: expected pixels of shape (C, H, W) = {expected}, got {pixels.shape}")
-    input_keep, target_keep = position_masks(spec.num_tokens, job.n_in, 0, job.rng)  # pixels are never targets
-    return MaskedModality(pixels, input_keep, target_keep, job.n_in, 0)
+    input_keep, target_keep = position_masks(spec.num_tokens, n_in, 0, rng)  # pixels are never targets
+    return MaskedModality(pixels, input_keep, target_keep, n_in, 0)
 
 
 def _embedding_rows(spec: ModalitySpec, raw: Any) -> np.ndarray:
@@ -118,22 +112,33 @@ def _embedding_rows(spec: ModalitySpec, raw: Any) -> np.ndarray:
     return values
 
 
-def _mask_embeddings(spec: ModalitySpec, raw: Any, job: _Job) -> MaskedModality:
+def _mask_embeddings(
+    spec: ModalitySpec, raw: Any, n_in: int, n_tgt: int, _max: int, _keep: str, rng: np.random.Generator, _decay: float
+) -> MaskedModality:
     values = _embedding_rows(spec, raw)
     padded = np.zeros((spec.num_tokens, spec.input_dim), dtype=np.float32)
     padded[: values.shape[0]] = values
-    input_keep, target_keep = position_masks(spec.num_tokens, job.n_in, 0, job.rng, available=values.shape[0])
-    return MaskedModality(padded, input_keep, target_keep, job.n_in, 0)
+    input_keep, target_keep = position_masks(spec.num_tokens, n_in, 0, rng, available=values.shape[0])
+    return MaskedModality(padded, input_keep, target_keep, n_in, 0)
 
 
-def _mask_sequence(spec: ModalitySpec, raw: Any, job: _Job) -> MaskedModality:
+def _mask_sequence(
+    spec: ModalitySpec,
+    raw: Any,
+    n_in: int,
+    n_tgt: int,
+    max_tokens: int,
+    keep: str,
+    rng: np.random.Generator,
+    decay: float,
+) -> MaskedModality:
     if isinstance(raw, (str, bytes)):
         raise TypeError(f"{spec.name}: masking takes token ids, not text; tokenize {raw[:40]!r} first")
-    units = chunk_units(raw, job.max_tokens) if is_chunked(raw) else token_units(raw, job.max_tokens)
+    units = chunk_units(raw, max_tokens) if is_chunked(raw) else token_units(raw, max_tokens)
     input_ids, target_ids = mask_units(
-        units, input_budget=job.n_in, target_budget=job.n_tgt, keep_scheme=job.keep, rng=job.rng, decay=job.decay
+        units, input_budget=n_in, target_budget=n_tgt, keep_scheme=keep, rng=rng, decay=decay
     )
-    return layout_ids(input_ids, target_ids, input_budget=job.n_in, target_budget=job.n_tgt, max_tokens=job.max_tokens)
+    return layout_ids(input_ids, target_ids, input_budget=n_in, target_budget=n_tgt, max_tokens=max_tokens)
 
 
 _MaskFn = Callable[..., MaskedModality]
@@ -232,8 +237,7 @@ class Masker:
         out: dict[str, MaskedModality] = {}
         for j, name, spec, mask_fn, max_tokens, keep in self._plan:
             if name in sample:
-                job = _Job(max_tokens, int(inputs[j]), int(targets[j]), keep[k], rng, decay)
-                out[name] = mask_fn(spec, sample[name], job)
+                out[name] = mask_fn(spec, sample[name], inputs[j], targets[j], max_tokens, keep[k], rng, decay)
         return out
 
 
