@@ -55,9 +55,11 @@ def plot_loss_curves(records: Sequence[dict[str, Any]], path: str | Path, title:
     total.legend()
     total.grid(alpha=0.3)
     keys = sorted({k for r in records if r.get("split") == "val" for k in r if k.startswith("loss/")})
-    for key in keys:
+    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: 4M-21 has more than 10 modalities
+    for i, key in enumerate(keys):
         s, v = _series(records, "val", key)
-        per_mod.plot(s, v, "o-", lw=1.2, ms=3, label=key.removeprefix("loss/"))
+        per_mod.plot(s, v, "o-", lw=1.2, ms=3, color=colours[(2 * i) % 20 + (2 * i) // 20 % 2],
+                     label=key.removeprefix("loss/"))
     per_mod.set(xlabel="step", ylabel="validation loss", title="validation loss per modality")
     if keys:
         per_mod.legend(fontsize=7, ncol=2)
