@@ -40,3 +40,13 @@ def test_shipped_model_beats_the_trivial_baseline_out_of_the_box(report, task, k
     values = report.result(task).values
     model, baseline = values["model"][key], values["baseline"][key]
     assert (model > baseline) if higher else (model < baseline), f"{task} {key}: model {model} vs {baseline}"
+
+
+def test_the_demo_runs_on_the_shipped_model_by_default(tmp_path):
+    from omnimask.demo import build_demo
+
+    result = build_demo(tmp_path, only=["1", "7"], num=2, cell=64, log=lambda _: None)
+    assert result.model == shipped_model_path()
+    assert [f.slug for f in result.figures] == ["1_rgb_to_all", "7_retrieval"]
+    assert not any(f.skipped for f in result.figures) and all(p.stat().st_size > 0 for p in result.pictures)
+    assert all(f"{f.slug}.png" in result.index.read_text() for f in result.figures)
