@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from omnimask import viz
+from omnimask.data.synthworld.preview import SEMANTIC_PALETTE
 from omnimask.evaluation.report import COLUMN_TITLES, COLUMNS, TaskResult
 from omnimask.evaluation.tasks import Task
 
@@ -37,8 +38,8 @@ def _picture(value: Any, view: str, base: np.ndarray | None, cell: int,
         if truth is not None:
             normal[np.all(np.asarray(truth) == 0, axis=-1)] = 0  # black where the truth is invalid
         return viz.colorize_normals(normal)
-    if view == "labels":
-        return viz.colorize_labels(np.asarray(value).astype(np.int64))
+    if view == "labels":  # SynthWorld's semantic classes, coloured as in the demo and the preview
+        return viz.colorize_labels(np.asarray(value).astype(np.int64), SEMANTIC_PALETTE)
     if view == "rgb":
         return np.asarray(value, np.uint8)
     if view == "boxes":
@@ -59,7 +60,7 @@ def _input_picture(value: Any) -> np.ndarray | None:
         return viz.colorize_normals(arr.astype(np.float32))
     if np.issubdtype(arr.dtype, np.floating):
         return viz.colorize_depth(arr.astype(np.float32))
-    return viz.colorize_labels(arr.astype(np.int64))
+    return viz.colorize_labels(arr.astype(np.int64), SEMANTIC_PALETTE)
 
 
 def _beside(left: Image.Image, right: Image.Image, pad: int = 6) -> Image.Image:
