@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image
 
+from omnimask.data.synth_tokens import scene_features
 from omnimask.data.synthworld import SynthWorldConfig, render_sample
 from omnimask.demo.model import DemoModel
 from omnimask.demo.pictures import role_picture, text_picture
@@ -106,8 +107,8 @@ class DemoContext:
                 from omnimask.data.labelers.registry import load_labeler
 
                 self._labeler = load_labeler("miniclip")
-            patches, embedding = self._labeler.features(sample["rgb"][None])
-            sample["clip"], sample["global"] = patches[0].numpy(), embedding[0].numpy()
+            features = scene_features([sample], self._labeler)
+            sample["clip"], sample["global"] = features["clip"][0], features["clip_global"][0]
         return sample
 
     def truth(self, role: str, sample: dict) -> Image.Image:

@@ -155,7 +155,7 @@ class Predictor:
         vocab = getattr(tok, "vocab_size", spec.vocab_size)
         if spec.kind == "sequence":
             rows = [mb.tensor[b][mb.input_keep[b] | mb.target_keep[b]].tolist() for b in range(mb.batch_size)]
-            return tok.detokenize([[i for i in row if 0 <= i < vocab] for row in rows])
+            return tok.detokenize(rows)  # the sequence tokenizer drops ids past its vocabulary
         ids = mb.tensor.long().cpu().clamp(0, vocab - 1)
         raw = tok.detokenize(ids, spec.grid) if spec.grid is not None else tok.detokenize(ids)
         return list(np.asarray(raw))

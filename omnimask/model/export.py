@@ -15,14 +15,11 @@ import json
 import shutil
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from omnimask.model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
-from omnimask.tokenizers.bundle import MANIFEST, SHIPPED_PREFIX, shipped_bundle_path
-
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+from omnimask.tokenizers.bundle import DTYPES, MANIFEST, SHIPPED_PREFIX, shipped_bundle_path
 
 
 def _same_tree(a: Path, b: Path) -> bool:
