@@ -8,11 +8,11 @@ Example::
 ``--data`` is ``synth:seed=S,num=N[,start=K]`` (SynthWorld scenes rendered on the fly; pick a world the
 model was not trained on — the SynthWorld recipes train on seed 0) or a dataset folder written by
 ``omnimask synth`` (its ``--split``, default test). For every task the table shows, measured in the
-same run: the model, a single-task specialist (``--specialist TASK=DIR``, repeatable; ``—`` when
-none is given), the model's tokenizer applied to the ground truth (the ceiling of any token-based
-prediction), a trivial baseline and the ground truth scored against itself. Cells that cannot be
-measured read ``n/a`` with a note saying why. The table is printed and written with ``eval.json``
-and ``eval.png`` (example predictions) into ``--out``.
+same run: the model, a single-task specialist (``--specialist TASK=DIR``, repeatable, TASK may be a
+group such as ``retrieval``; ``—`` when none is given), the model's tokenizer applied to the ground
+truth (the ceiling of any token-based prediction), a trivial baseline and the ground truth scored
+against itself. Cells that cannot be measured read ``n/a`` with a note saying why. The table is
+printed and written with ``eval.json`` and ``eval.png`` (example predictions) into ``--out``.
 
 Tasks: depth, normal, semseg, det, caption, caption2rgb and the retrieval tasks
 (retrieval_caption2rgb, retrieval_depth2rgb, retrieval_semseg2rgb, retrieval_rgb2caption); groups
@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="split of a dataset folder (default test)")
     p.add_argument("--tasks", default="all", help="comma-separated tasks or groups (default all)")
     p.add_argument("--specialist", action="append", default=[], metavar="TASK=DIR",
-                   help="a single-task specialist model for TASK (repeatable)")
+                   help="a single-task specialist model for TASK (repeatable); TASK may be a group: "
+                        "retrieval=DIR serves every retrieval task")
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="scenes per generation call (default 32)")
     p.add_argument("--examples", type=int, default=3, help="scenes per task in the figure (default 3)")

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from omnimask.evaluation.data import DataSpec, load_scenes, parse_data_spec
 from omnimask.evaluation.predict import GLOBAL, Predictor, Unavailable
 from omnimask.evaluation.report import COLUMNS, NOT_GIVEN, Example, Report, TaskResult
-from omnimask.evaluation.tasks import Task, select_tasks
+from omnimask.evaluation.tasks import GROUPS, Task, select_tasks
 
 
 def load_labeler_or_reason(labeler: Any, path: str | Path | None) -> tuple[Any | None, str]:
@@ -106,6 +106,25 @@ def run_task(task: Task, scenes: Sequence[Mapping[str, Any]], predictor: Predict
     return TaskResult(task.name, task.title, values, notes, time.perf_counter() - start, picks)
 
 
+def specialists_by_task(specialists: Mapping[str, str | Path], chosen: Sequence[str]) -> dict[str, str | Path]:
+    """Task name → specialist folder, for the ``chosen`` tasks.
+
+    A key may name a task or a group (:data:`~omnimask.evaluation.tasks.GROUPS`): ``retrieval=DIR`` gives
+    every chosen retrieval task the one specialist trained with ``--recipe synth_specialist:retrieval``.
+    A task given twice, or a key matching no chosen task, is an error.
+    """
+    by_task: dict[str, str | Path] = {}
+    for key, directory in specialists.items():
+        names = [n for n in GROUPS.get(key, (key,)) if n in chosen]
+        if not names:
+            raise KeyError(f"a specialist is given for {key!r}, which names none of the tasks {list(chosen)}")
+        twice = [n for n in names if n in by_task]
+        if twice:
+            raise KeyError(f"tasks {twice} are given two specialists ({key!r} and an earlier key)")
+        by_task.update(dict.fromkeys(names, directory))
+    return by_task
+
+
 def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100", num: int | None = None,
              seed: int = 0, tasks: str | Sequence[str] | None = None,
              specialists: Mapping[str, str | Path] | None = None, *, batch_size: int = 32, examples: int = 3,
@@ -119,7 +138,8 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
         num: number of scenes (overrides the spec's).
         seed: generation seed (batch starting at scene i uses ``seed + i``).
         tasks: task or group names (:data:`~omnimask.evaluation.tasks.TASKS`, ``GROUPS``); None = all.
-        specialists: task name → folder of a single-task specialist model.
+        specialists: task (or group) name → folder of a single-task specialist model
+            (:func:`specialists_by_task`).
         batch_size: scenes per generation call.
         examples: scenes per task kept for the figure.
         labeler: the image–text labeler for retrieval and caption → RGB: a registered name
@@ -132,9 +152,7 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
     """
     started = time.perf_counter()
     chosen = select_tasks(tasks)
-    unknown = sorted(set(specialists or {}) - {t.name for t in chosen})
-    if unknown:
-        raise KeyError(f"specialists given for {unknown}, which are not among the tasks {[t.name for t in chosen]}")
+    specialist_dirs = specialists_by_task(specialists or {}, [t.name for t in chosen])
     common = {"global_modality": global_modality, "batch_size": batch_size, "progress": progress}
     predictor = Predictor.load(model_dir, device=device, **common)
     pixels = [s for s in predictor.specs.values() if s.kind == "pixels" and s.image_size]
@@ -144,7 +162,11 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
         load_labeler_or_reason(labeler, labeler_path)
     if the_labeler is not None and any(t.target == GLOBAL for t in chosen):
         add_global_embeddings(scenes, the_labeler)
-    specialist_models = {t: Predictor.load(d, device=device, **common) for t, d in (specialists or {}).items()}
+    loaded: dict[str, Predictor] = {}  # one model per folder, however many tasks it serves
+    for directory in map(str, specialist_dirs.values()):
+        if directory not in loaded:
+            loaded[directory] = Predictor.load(directory, device=device, **common)
+    specialist_models = {name: loaded[str(directory)] for name, directory in specialist_dirs.items()}
     results = [
         run_task(t, scenes, predictor, specialist=specialist_models.get(t.name), labeler=the_labeler,
                  labeler_note=labeler_note, seed=seed, examples=examples)
@@ -157,7 +179,7 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
         "seed": seed,
         "batch_size": batch_size,
         "tasks": [t.name for t in chosen],
-        "specialists": {k: str(v) for k, v in (specialists or {}).items()},
+        "specialists": {k: str(v) for k, v in specialist_dirs.items()},
         "labeler": labeler if isinstance(labeler, str) or labeler is None else type(labeler).__name__,
         "seconds": round(time.perf_counter() - started, 1),
     }

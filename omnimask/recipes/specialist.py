@@ -8,7 +8,9 @@ smaller budget (a 48-token caption against the generalist's 64) trains for propo
 
 Tasks (the names of :mod:`omnimask.evaluation.tasks`): ``depth``, ``normal``, ``semseg`` (RGB pixels →
 the map's tokens), ``det``, ``caption`` (RGB pixels → the sequence), ``caption2rgb`` (caption → RGB
-tokens). A sequence target is also an encoder modality of the model (generation feeds its start
+tokens), and ``retrieval`` (the global embedding predicted from RGB pixels, the caption, the depth
+tokens or the semseg tokens — one of them per sample — so that one model serves both sides of every
+retrieval row). A sequence target is also an encoder modality of the model (generation feeds its start
 sentinel to the encoder) but never receives input tokens in training; a sequence input is always
 given whole.
 """
@@ -19,17 +21,19 @@ import dataclasses
 import math
 
 from omnimask.config import ConfigError
-from omnimask.masking import AlphaMixture, ModalityAlphas
+from omnimask.masking import AlphaMixture, ModalityAlphas, combine_mixtures
 from omnimask.training.config import TrainConfig
 
-#: Task → (input, target) modality stems; ``@R`` is appended to image modalities at the run's resolution.
-SPECIALIST_TASKS: dict[str, tuple[str, str]] = {
-    "depth": ("rgb", "tok_depth"),
-    "normal": ("rgb", "tok_normal"),
-    "semseg": ("rgb", "tok_semseg"),
-    "det": ("rgb", "det"),
-    "caption": ("rgb", "caption"),
-    "caption2rgb": ("caption", "tok_rgb"),
+#: Task → (input stems, target stem); ``@R`` is appended to image modalities at the run's resolution.
+#: With several inputs each training sample is conditioned on one of them (equally often).
+SPECIALIST_TASKS: dict[str, tuple[tuple[str, ...], str]] = {
+    "depth": (("rgb",), "tok_depth"),
+    "normal": (("rgb",), "tok_normal"),
+    "semseg": (("rgb",), "tok_semseg"),
+    "det": (("rgb",), "det"),
+    "caption": (("rgb",), "caption"),
+    "caption2rgb": (("caption",), "tok_rgb"),
+    "retrieval": (("rgb", "caption", "tok_depth", "tok_semseg"), "tok_clip_global"),
 }
 
 
@@ -40,19 +44,17 @@ def specialist_of(base: TrainConfig, task: str) -> TrainConfig:
                           f"(e.g. --recipe synth_specialist:depth)")
     specs = base.model.specs()
     resolution = base.data.resolution
-    source, target = (s if s in specs else f"{s}@{resolution}" for s in SPECIALIST_TASKS[task])
-    for name in (source, target):
+    stems, target_stem = SPECIALIST_TASKS[task]
+    sources = [s if s in specs else f"{s}@{resolution}" for s in stems]
+    target = target_stem if target_stem in specs else f"{target_stem}@{resolution}"
+    for name in (*sources, target):
         if name not in specs:
             raise ConfigError(f"the base recipe {base.recipe!r} has no modality {name!r}; it has {sorted(specs)}")
     sequence_target = specs[target].kind == "sequence"
-    inputs = [source, target] if sequence_target else [source]
-    keep = ("all",) if specs[source].kind == "sequence" else None
-    mixture = AlphaMixture(modalities={
-        source: ModalityAlphas(input_alphas=(1.0,), target_alphas=(0.0,), keep=keep),
-        target: ModalityAlphas(input_alphas=(0.0,), target_alphas=(1.0,)),
-    })  # fmt: skip
+    inputs = [*sources, target] if sequence_target else sources
+    mixture = combine_mixtures([_one_to_one(source, target, specs[source].kind) for source in sources])
     base_masking = base.masking
-    num_in = min(base_masking.num_input_tokens, specs[source].num_tokens)
+    num_in = min(base_masking.num_input_tokens, max(specs[source].num_tokens for source in sources))
     num_out = min(base_masking.num_target_tokens, specs[target].num_tokens)
     per_sample = base_masking.num_input_tokens + base_masking.num_target_tokens
     budget = base.tokens if base.tokens > 0 else base.steps * base.global_batch() * per_sample
@@ -67,6 +69,15 @@ def specialist_of(base: TrainConfig, task: str) -> TrainConfig:
         steps=steps,
         tokens=0,
     )
+
+
+def _one_to_one(source: str, target: str, source_kind: str) -> AlphaMixture:
+    """One component: all of ``source`` (a sequence whole) as input, ``target`` as the only target."""
+    keep = ("all",) if source_kind == "sequence" else None
+    return AlphaMixture(modalities={
+        source: ModalityAlphas(input_alphas=(1.0,), target_alphas=(0.0,), keep=keep),
+        target: ModalityAlphas(input_alphas=(0.0,), target_alphas=(1.0,)),
+    })  # fmt: skip
 
 
 def synth_specialist(task: str) -> TrainConfig:

@@ -9,6 +9,7 @@ from omnimask.commands import eval as eval_command
 from omnimask.config import ConfigError
 from omnimask.data.synthworld import SynthWorldConfig, render_sample, write_dataset
 from omnimask.evaluation import load_scenes, parse_data_spec, select_tasks
+from omnimask.evaluation.harness import specialists_by_task
 from omnimask.masking import Masker
 from omnimask.recipes import synth_small
 from omnimask.recipes.specialist import SPECIALIST_TASKS, synth_specialist
@@ -91,3 +92,32 @@ def test_specialist_recipe_trains_one_task_on_the_same_token_budget():
     assert masked["rgb@64"].input_keep.all() and not masked["caption"].input_keep.any()
     with pytest.raises(ConfigError, match="no specialist"):
         synth_specialist("retrieval_rgb2caption")
+
+
+def test_retrieval_specialist_predicts_the_global_embedding_from_one_source_per_sample():
+    cfg = synth_specialist("retrieval")
+    assert cfg.model.inputs == ["rgb@64", "caption", "tok_depth@64", "tok_semseg@64"]
+    assert cfg.model.outputs == ["tok_clip_global"] and cfg.masking.num_target_tokens == 4
+    masker = Masker(cfg.model.specs(), cfg.masking)
+    sample = {"rgb@64": np.zeros((3, 64, 64), np.float32), "caption": [np.arange(300, 320)],
+              "tok_depth@64": np.arange(64), "tok_semseg@64": np.arange(64), "tok_clip_global": np.arange(4)}
+    rng = np.random.default_rng(0)
+    sources = []
+    for _ in range(80):
+        masked = masker(sample, rng)
+        given = [name for name in cfg.model.inputs if masked[name].input_keep.any()]
+        whole = 21 if given == ["caption"] else 64  # the caption's 20 ids and [EOS]; 64 patches or tokens
+        assert len(given) == 1 and masked[given[0]].input_keep.sum() == whole
+        assert masked["tok_clip_global"].target_keep.all()
+        sources += given
+    assert set(sources) == set(cfg.model.inputs)
+
+
+def test_specialists_by_task_expands_groups():
+    chosen = ["depth", "retrieval_caption2rgb", "retrieval_rgb2caption"]
+    assert specialists_by_task({"depth": "d", "retrieval": "r"}, chosen) == {
+        "depth": "d", "retrieval_caption2rgb": "r", "retrieval_rgb2caption": "r"}
+    with pytest.raises(KeyError, match="names none"):
+        specialists_by_task({"semseg": "s"}, chosen)
+    with pytest.raises(KeyError, match="two specialists"):
+        specialists_by_task({"retrieval": "r", "retrieval_rgb2caption": "x"}, chosen)
