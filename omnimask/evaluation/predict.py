@@ -182,9 +182,10 @@ class Predictor:
                 settings: Mapping[str, Any] | None = None, seed: int = 0) -> list[Any]:
         """Raw predictions of ``target`` from ``inputs`` for every scene (cached per task shape).
 
-        ``settings`` go to :func:`~omnimask.generation.plan` (``preset`` and any Step field). The batch
-        starting at scene i generates with seed ``seed + i``, so results depend on the seed and the
-        batch size only.
+        ``settings`` go to :func:`~omnimask.generation.plan` (``preset`` and any Step field). A target
+        that is not also an input of the model (a single-task specialist's) is decoded in one pass,
+        whatever ``num_steps`` says. The batch starting at scene i generates with seed ``seed + i``, so
+        results depend on the seed and the batch size only.
         """
         names, out = self.check(inputs, target)
         settings = dict(settings or {})
@@ -192,6 +193,8 @@ class Predictor:
         if key in self._cache:
             return self._cache[key]
         preset = settings.pop("preset", "fast")
+        if out not in self.model.input_modalities and self.specs[out].kind != "sequence":
+            settings["num_steps"] = 1  # it cannot read back a partly generated target: every token in one pass
         the_plan = plan(names, [out], self.specs, preset=preset, **settings)
         preds: list[Any] = []
         starts = range(0, len(scenes), self.batch_size)

@@ -10,6 +10,7 @@ from eval_doubles import ARCH, GLOBAL_NAME, FakeGlobalTokenizer, FakeLabeler, Pe
 
 from omnimask.evaluation import TASKS, Predictor, evaluate, run_task
 from omnimask.evaluation.harness import add_global_embeddings
+from omnimask.evaluation.predict import RGB, Ref
 from omnimask.evaluation.report import NOT_GIVEN
 from omnimask.model import FourM, config_for_specs
 from omnimask.tokenizers.bundle import save_tokenizers
@@ -83,6 +84,15 @@ def test_specialist_column(model, bundle, specs, scenes):
     result = run_task(TASKS["depth"], scenes, Predictor(model, bundle), specialist=Predictor(specialist, bundle))
     assert set(result.values["specialist"]) == {"abs_rel", "delta1"} and "specialist" not in result.notes
     assert set(result.examples[0].outputs) == {"model", "specialist", "ceiling", "baseline", "truth"}
+
+
+def test_a_target_that_is_no_input_is_decoded_in_one_pass(bundle, specs, scenes):
+    small = {n: specs[n] for n in ("rgb@16", "tok_depth@16")}
+    specialist = FourM(config_for_specs(small, inputs=["rgb@16"], outputs=["tok_depth@16"], **ARCH)).eval()
+    predictor = Predictor(specialist, bundle)
+    many_steps = predictor.predict(scenes, (RGB,), Ref("image_tokens", "depth"), {"num_steps": 8})
+    one_pass = predictor.predict(scenes, (RGB,), Ref("image_tokens", "depth"), {"num_steps": 1})
+    assert len(many_steps) == len(scenes) and all(np.array_equal(a, b) for a, b in zip(many_steps, one_pass))
 
 
 def test_retrieval_and_caption_to_rgb_with_global_tokens(model, bundle, scenes):
