@@ -162,10 +162,8 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
         load_labeler_or_reason(labeler, labeler_path)
     if the_labeler is not None and any(t.target == GLOBAL for t in chosen):
         add_global_embeddings(scenes, the_labeler)
-    loaded: dict[str, Predictor] = {}  # one model per folder, however many tasks it serves
-    for directory in map(str, specialist_dirs.values()):
-        if directory not in loaded:
-            loaded[directory] = Predictor.load(directory, device=device, **common)
+    folders = dict.fromkeys(map(str, specialist_dirs.values()))  # one model per folder, however many tasks it serves
+    loaded = {directory: Predictor.load(directory, device=device, **common) for directory in folders}
     specialist_models = {name: loaded[str(directory)] for name, directory in specialist_dirs.items()}
     results = [
         run_task(t, scenes, predictor, specialist=specialist_models.get(t.name), labeler=the_labeler,
