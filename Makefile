@@ -9,13 +9,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test wheel-check lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(OMNIMASK_TORCH)
-	$(PY) -m pip install --quiet -e ".[dev,viz,data]"
+	$(PY) -m pip install --quiet -e ".[dev,viz,data,lora]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,7 +23,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check omnimask tests benchmarks
+	$(PY) -m mypy
 	$(PY) -m pytest -q
+
+# Build the wheel, install it into a fresh venv outside the checkout and run `omnimask demo` there
+# (about a minute; torch comes from OMNIMASK_TORCH like above).
+wheel-check: $(STAMP)
+	OMNIMASK_TORCH="$(OMNIMASK_TORCH)" $(PY) -m pytest -q -m slow tests/test_wheel.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check omnimask tests benchmarks

@@ -33,7 +33,7 @@ from omnimask.model import FourM, ModelConfig
 
 def build_model(args: argparse.Namespace) -> FourM:
     if args.model:
-        from omnimask.commands.generate import load_model
+        from omnimask.loading import load_model
 
         return load_model(args.model, "cpu")
     cfg = ModelConfig(size=None, dim=args.dim, encoder_depth=args.depth, decoder_depth=args.depth,

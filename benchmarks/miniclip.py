@@ -18,7 +18,7 @@ import torch
 
 from benchmarks.attention import timed
 from omnimask.data.labelers import load_miniclip
-from omnimask.data.labelers.miniclip_train import HELDOUT_START, render_pairs, retrieval_recall
+from omnimask.training.miniclip import HELDOUT_START, render_pairs, retrieval_recall
 
 
 def bench_throughput(batch: int, iters: int) -> None:

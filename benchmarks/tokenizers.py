@@ -115,7 +115,8 @@ def bench_shipped(batch: int, iters: int) -> None:
 
     from omnimask.data.synth_tokens import NUM_SEMANTIC_CLASSES
     from omnimask.data.synthworld import SynthWorldConfig, render_sample
-    from omnimask.tokenizers.bundle import CardMapTokenizer, MapTokenizer, load_tokenizers, shipped_bundle_path
+    from omnimask.tokenizers.bundle import load_tokenizers, shipped_bundle_path
+    from omnimask.tokenizers.entries import CardMapTokenizer, MapTokenizer
     from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
     from omnimask.tokenizers.map_features import map_features
 

@@ -12,6 +12,9 @@ Layouts (B batch, N positions of the modality):
   starting later (4M's layout: at the drawn input budget); masks (B, L). A decoder position ``t``
   predicts ``tensor[t + 1]`` and takes part iff ``t`` and ``t + 1`` are both target slots.
 * ``embedding_sequence``: ``tensor`` (B, N, C) float; masks (B, N).
+
+Fine-tuning batches of a task head also carry the task's labels under :data:`LABEL_KEY` (no modality
+name starts with ``@``): ``tensor`` (B, ...) labels, masks (B, 1) all False (:func:`label_batch`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,15 @@ class ModalityBatch:
 
 
 Batch = dict[str, ModalityBatch]
+
+#: Key of the labels of a task-head batch (see the module docstring).
+LABEL_KEY = "@label"
+
+
+def label_batch(labels: torch.Tensor) -> ModalityBatch:
+    """Labels (B, ...) as the :data:`LABEL_KEY` entry of a batch (never an input nor a 4M target)."""
+    off = torch.zeros(labels.shape[0], 1, dtype=torch.bool, device=labels.device)
+    return ModalityBatch(labels, off, off.clone())
 
 
 def batch_to(batch: Batch, device: torch.device | str) -> Batch:

@@ -15,7 +15,7 @@ from omnimask.config import ConfigError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
-    "demo", "synth", "train", "generate", "eval", "tokenizer", "pretokenize", "shard", "labeler", "convert",
+    "demo", "synth", "train", "finetune", "generate", "eval", "tokenizer", "pretokenize", "shard", "labeler", "convert",
     "export",
 )
 

@@ -5,6 +5,10 @@ functions in :mod:`omnimask.recipes` that return such a tree; the CLI applies ``
 overrides with :func:`apply_overrides`, which parses each value against the field's annotated type
 and refuses unknown keys or ill-typed values with an error that names the key and the allowed ones.
 The resolved tree is written as ``config.json`` beside every output (:func:`save_config`).
+
+A config class whose layout changed may define a static ``upgrade_dict(data) -> dict`` that turns
+the dict form of an older layout into the current one; :func:`from_dict` applies it first, so files
+written before the change still load (e.g. :meth:`omnimask.model.ModelConfig.upgrade_dict`).
 """
 
 from __future__ import annotations
@@ -137,6 +141,9 @@ def _type_name(tp: Any) -> str:
 
 def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass ``cls`` from a (JSON-like) mapping, checking every key and value."""
+    upgrade = getattr(cls, "upgrade_dict", None)
+    if upgrade is not None:
+        data = upgrade(data)
     types_ = _field_types(cls)
     unknown = sorted(set(data) - set(types_))
     if unknown:
@@ -148,7 +155,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     }
     try:
         return cls(**kwargs)
-    except TypeError as err:
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:  # e.g. a nested plain dataclass refusing a value
         raise ConfigError(f"{prefix or cls.__name__}: {err}") from err
 
 
@@ -201,12 +210,9 @@ def apply_overrides(cfg: T, assignments: Iterable[str]) -> T:
 
 def save_config(cfg: Any, path: str | Path) -> Path:
     """Write ``cfg`` as indented JSON (atomically: temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    from omnimask.files import write_json
+
+    return write_json(path, to_dict(cfg))
 
 
 def load_config(cls: type[T], path: str | Path) -> T:

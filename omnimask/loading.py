@@ -1,49 +1,97 @@
-"""``omnimask.load(path)``: open any checkpoint omnimask understands, picking the right loader.
+"""Checkpoint folders: open any checkpoint omnimask understands, load a model to run, export one to ship.
+
+:func:`load` (``omnimask.load``) picks the right loader for a path; :func:`load_model` loads a 4M
+model to generate with (default: the model shipped in the package, :func:`shipped_model_path`);
+:func:`export_model` writes the small inference copy of a training checkpoint. The file names of a
+folder and the atomic writes live in :mod:`omnimask.files`.
 
 Recognised, by what the folder or file holds:
 
 * an omnimask model — ``config.json`` holding a :class:`~omnimask.model.ModelConfig` (or a weights
-  file carrying it in its header) → :meth:`FourM.from_pretrained`;
+  file carrying it in its header) → :func:`~omnimask.model.load_pretrained`; a fine-tuned task model
+  (``config.json`` with ``model`` and ``head``) likewise;
 * a released 4M model — ``domains_in`` / ``domains_out`` in ``config.json`` or the safetensors
   metadata → :func:`omnimask.compat.load_fm`;
 * a tokenizer — an omnimask tokenizer card (``config.json`` with ``kind`` and ``input``) →
   :class:`~omnimask.tokenizers.ModalityTokenizer`, or a released tokenizer (``quant_type`` /
   ``enc_type`` in its config) → :func:`omnimask.compat.load_released_tokenizer`;
 * a tokenizer bundle (``manifest.json``) → :func:`omnimask.tokenizers.bundle.load_tokenizers`.
+
+Exports: a training checkpoint (``<run>/checkpoint``) holds float32 weights, the optimizer state and a
+full copy of the tokenizers. :func:`export_model` keeps what inference needs: ``model.safetensors``
+cast to ``dtype`` (float16 halves the size; loading casts back to the model's float32 parameters),
+``config.json`` and ``tokenizers/``. Tokenizer folders byte-identical to a bundle shipped with
+omnimask are referenced (``"path": "shipped:synthworld64/rgb"``) instead of copied, so the model
+shipped in the package does not carry the shipped tokenizers twice.
 """
 
 from __future__ import annotations
 
+import filecmp
+import importlib.resources
 import json
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from safetensors import safe_open
 
-KINDS = ("model", "released_model", "tokenizer", "released_tokenizer", "tokenizer_bundle")
+from omnimask.config import ConfigError
+from omnimask.files import (
+    CONFIG_NAME,
+    MANIFEST_NAME,
+    TOKENIZERS_DIR,
+    WEIGHTS_NAME,
+    write_json,
+    write_safetensors,
+    write_text,
+)
+from omnimask.tokenizers.bundle import SHIPPED_PREFIX, shipped_bundle_path
+from omnimask.tokenizers.entries import DTYPES
+
+if TYPE_CHECKING:
+    from omnimask.model import FourM
+
+#: What :func:`detect` can find at a path.
+CHECKPOINT_KINDS = ("model", "task_model", "released_model", "tokenizer", "released_tokenizer", "tokenizer_bundle")
+#: The model ``omnimask demo`` / ``generate`` / ``eval`` load by default, inside the package.
+SHIPPED_MODEL = "synth_small"
+
+
+def shipped_model_path(name: str = SHIPPED_MODEL) -> Path:
+    """Folder of a model shipped in the package (``omnimask/assets/models/NAME``); it may not exist."""
+    return Path(str(importlib.resources.files("omnimask") / "assets" / "models" / name))
+
+
+def is_model_folder(path: str | Path) -> bool:
+    """Whether ``path`` holds a model (``model.safetensors`` and ``config.json``)."""
+    path = Path(path)
+    return (path / WEIGHTS_NAME).is_file() and (path / CONFIG_NAME).is_file()
 
 
 def _config_of(path: Path) -> dict[str, Any]:
     """The JSON config of a folder, or the (raw string) metadata of a weights file."""
     if path.is_dir():
-        if (path / "manifest.json").is_file() and not (path / "config.json").is_file():
+        if (path / MANIFEST_NAME).is_file() and not (path / CONFIG_NAME).is_file():
             return {"__bundle__": True}
-        config = path / "config.json"
+        config = path / CONFIG_NAME
         return json.loads(config.read_text()) if config.is_file() else {}
     with safe_open(str(path), framework="pt", device="cpu") as f:
         return dict(f.metadata() or {})
 
 
 def detect(path: str | Path) -> str:
-    """What ``path`` holds: one of :data:`KINDS`; an error says what was expected otherwise."""
+    """What ``path`` holds: one of :data:`CHECKPOINT_KINDS`; an error says what was expected otherwise."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    if path.is_dir() and (path / "tokenizers" / "manifest.json").is_file() and not (path / "config.json").is_file():
+    if path.is_dir() and (path / TOKENIZERS_DIR / MANIFEST_NAME).is_file() and not (path / CONFIG_NAME).is_file():
         return "tokenizer_bundle"
     config = _config_of(path)
     if "__bundle__" in config:
         return "tokenizer_bundle"
+    if {"model", "head"} <= set(config):
+        return "task_model"
     if "omnimask_config" in config or {"modality_set", "inputs", "outputs"} <= set(config):
         return "model"
     if "domains_in" in config:
@@ -61,10 +109,10 @@ def detect(path: str | Path) -> str:
 def load(path: str | Path, **kwargs: Any) -> Any:
     """Load whatever ``path`` holds (see the module docstring); ``kwargs`` go to the chosen loader."""
     kind = detect(path)
-    if kind == "model":
-        from omnimask.model import FourM
+    if kind in ("model", "task_model"):
+        from omnimask.model import load_pretrained
 
-        return FourM.from_pretrained(path, **kwargs)
+        return load_pretrained(path, **kwargs)
     if kind == "released_model":
         from omnimask.compat import load_fm
 
@@ -80,3 +128,77 @@ def load(path: str | Path, **kwargs: Any) -> Any:
     from omnimask.tokenizers.bundle import load_tokenizers
 
     return load_tokenizers(path, **kwargs)
+
+
+def load_model(path: str | Path | None = None, device: str = "cpu") -> FourM:
+    """A 4M model to run: ours or a released one (:func:`load` tells them apart), on ``device``.
+
+    ``path`` None loads the shipped model. Anything else than a model is a :class:`ConfigError`
+    saying what the folder holds.
+    """
+    from omnimask.model import FourM
+
+    path = shipped_model_path() if path is None else Path(path)
+    if not path.exists():
+        raise ConfigError(f"no model at {path}; give a model folder (model.safetensors + config.json)")
+    model = load(path)
+    if not isinstance(model, FourM):
+        raise ConfigError(f"{path} holds a {type(model).__name__}, not a 4M model")
+    return model.to(device)
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    """Whether folders ``a`` and ``b`` hold the same files with the same bytes."""
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
+
+
+def _export_tokenizers(src: Path, out: Path, shipped: str | None) -> dict[str, str]:
+    """Write ``out/manifest.json`` (+ copied folders); returns entry path → where it went."""
+    manifest = json.loads((src / MANIFEST_NAME).read_text())
+    bundle = shipped_bundle_path(shipped) if shipped else None
+    where: dict[str, str] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in manifest.values():
+        rel = entry["path"]
+        if rel not in where:
+            if bundle is not None and (bundle / rel).is_dir() and _same_tree(src / rel, bundle / rel):
+                where[rel] = f"{SHIPPED_PREFIX}{shipped}/{rel}"
+            else:
+                shutil.copytree(src / rel, out / rel, dirs_exist_ok=True)
+                where[rel] = rel
+        entry["path"] = where[rel]
+    write_json(out / MANIFEST_NAME, manifest)
+    return where
+
+
+def export_model(checkpoint: str | Path, out: str | Path, dtype: str = "float16",
+                 shipped: str | None = "synthworld64") -> Path:
+    """Write the inference copy of ``checkpoint`` into ``out``.
+
+    Args:
+        checkpoint: a model folder (``model.safetensors`` + ``config.json`` [+ ``tokenizers/``]).
+        out: destination folder (created; files in it are replaced).
+        dtype: storage dtype of floating-point weights (``float16``, ``bfloat16`` or ``float32``).
+        shipped: name of a shipped tokenizer bundle to reference where identical; None copies all.
+
+    Returns:
+        ``out``.
+    """
+    checkpoint, out = Path(checkpoint), Path(out)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}: choose one of {sorted(DTYPES)}")
+    weights = checkpoint / WEIGHTS_NAME
+    if not weights.is_file() or not (checkpoint / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a model folder (needs {WEIGHTS_NAME} and {CONFIG_NAME}); "
+                                "give the checkpoint/ folder of a training run")
+    with safe_open(str(weights), framework="pt", device="cpu") as f:
+        metadata = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    state = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in state.items()}
+    write_safetensors(out / WEIGHTS_NAME, state, {**metadata, "storage_dtype": dtype})
+    write_text(out / CONFIG_NAME, (checkpoint / CONFIG_NAME).read_text())
+    if (checkpoint / TOKENIZERS_DIR / MANIFEST_NAME).is_file():
+        _export_tokenizers(checkpoint / TOKENIZERS_DIR, out / TOKENIZERS_DIR, shipped)
+    return out

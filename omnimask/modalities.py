@@ -17,7 +17,39 @@ from collections.abc import Iterable, Mapping
 from typing import Literal
 
 Kind = Literal["image_tokens", "pixels", "sequence", "global_tokens", "embedding_sequence"]
-KINDS: tuple[str, ...] = ("image_tokens", "pixels", "sequence", "global_tokens", "embedding_sequence")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KindTraits:
+    """What a modality kind is: the facts code asks about a modality instead of naming its kind.
+
+    Attributes:
+        discrete: values are ids of a vocabulary (``vocab_size > 0``).
+        predictable: the model can have an output head for it (it can be a target and be generated).
+        grid: its positions form an h×w grid (``grid`` required, ``num_tokens = h·w``).
+        sequence: text-serialised ids of varying length, masked by spans, decoded autoregressively.
+        positional: inputs and targets share positions (each position is one or the other).
+        pixels: raw image values split into patches (``patch_size`` required; encoder input only).
+        vectors: continuous vectors of ``input_dim``, a varying number per sample (encoder input only).
+    """
+
+    discrete: bool = False
+    predictable: bool = False
+    grid: bool = False
+    sequence: bool = False
+    positional: bool = True
+    pixels: bool = False
+    vectors: bool = False
+
+
+#: The modality kinds and their traits: the one place that says what each kind is.
+KINDS: dict[str, KindTraits] = {
+    "image_tokens": KindTraits(discrete=True, predictable=True, grid=True),
+    "pixels": KindTraits(grid=True, pixels=True),
+    "sequence": KindTraits(discrete=True, predictable=True, sequence=True, positional=False),
+    "global_tokens": KindTraits(discrete=True, predictable=True),
+    "embedding_sequence": KindTraits(vectors=True),
+}
 
 #: Sin-cos table length of every sequence modality in the released models (section 5.1 of the
 #: reference-fixture README: the reference never truncates it to ``max_length``).
@@ -60,31 +92,60 @@ class ModalitySpec:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"modality {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
-        if self.kind in ("image_tokens", "pixels") and (
-            self.grid is None or self.grid[0] * self.grid[1] != self.num_tokens
-        ):
+            raise ValueError(f"modality {self.name!r}: kind {self.kind!r} is not one of {tuple(KINDS)}")
+        if self.is_grid and (self.grid is None or self.grid[0] * self.grid[1] != self.num_tokens):
             raise ValueError(f"modality {self.name!r}: grid {self.grid} must multiply to {self.num_tokens}")
         if self.is_discrete and self.vocab_size <= 0:
             raise ValueError(f"modality {self.name!r}: a {self.kind} modality needs vocab_size > 0")
-        if self.kind == "pixels" and not self.patch_size:
+        if self.is_pixels and not self.patch_size:
             raise ValueError(f"modality {self.name!r}: pixels need a patch_size")
-        if self.kind == "embedding_sequence" and self.input_dim <= 0:
-            raise ValueError(f"modality {self.name!r}: embedding_sequence needs input_dim > 0")
+        if self.is_vectors and self.input_dim <= 0:
+            raise ValueError(f"modality {self.name!r}: {self.kind} needs input_dim > 0")
+
+    @property
+    def traits(self) -> KindTraits:
+        """The traits of this modality's kind (:data:`KINDS`)."""
+        return KINDS[self.kind]
 
     @property
     def is_discrete(self) -> bool:
-        """True for kinds whose values are token ids (and that can therefore be predicted)."""
-        return self.kind in ("image_tokens", "sequence", "global_tokens")
+        """True for kinds whose values are token ids."""
+        return self.traits.discrete
+
+    @property
+    def predictable(self) -> bool:
+        """True for kinds the model can predict (an output head exists for them)."""
+        return self.traits.predictable
+
+    @property
+    def is_grid(self) -> bool:
+        """True for kinds whose positions form an h×w grid."""
+        return self.traits.grid
 
     @property
     def is_sequence(self) -> bool:
-        return self.kind == "sequence"
+        """True for text-serialised sequences (span masking, autoregressive decoding)."""
+        return self.traits.sequence
+
+    @property
+    def positional(self) -> bool:
+        """True where inputs and targets share positions (everything but sequences)."""
+        return self.traits.positional
+
+    @property
+    def is_pixels(self) -> bool:
+        """True for raw image values split into patches."""
+        return self.traits.pixels
+
+    @property
+    def is_vectors(self) -> bool:
+        """True for continuous vectors (a varying number per sample)."""
+        return self.traits.vectors
 
     @property
     def decoder_length(self) -> int:
         """Usable decoder position rows (sequence: ``max_length``; others: ``num_tokens``)."""
-        if self.kind == "sequence":
+        if self.is_sequence:
             return self.max_length or self.num_tokens
         return self.num_tokens
 
@@ -251,3 +312,33 @@ def select(specs: Mapping[str, ModalitySpec], names: Iterable[str]) -> ModalityS
             raise KeyError(f"unknown modality {n!r}; known: {sorted(specs)}")
         out[n] = specs[n]
     return out
+
+
+def modality_role(spec: ModalitySpec) -> str | None:
+    """What a modality means, whatever a model calls it: the one role lookup of the package.
+
+    ``rgb`` for the pixel input; for token grids the name of the map their tokenizer encodes (``depth``,
+    ``semseg``, ``clip`` ...), with RGB tokens as ``tok_rgb`` so they differ from the pixels; ``global``
+    for global tokens (an embedding such as ``tok_clip_global``); a sequence's own name (``caption``,
+    ``det``, ``metadata`` ...). None when the spec does not say (a grid without a ``tokenizer``, an
+    embedding sequence). Decided by ``kind`` and ``tokenizer``, never by substrings of names.
+    """
+    if spec.kind == "pixels":
+        return "rgb"
+    if spec.kind == "image_tokens" and spec.tokenizer:
+        return "tok_rgb" if spec.tokenizer == "rgb" else spec.tokenizer
+    if spec.kind == "global_tokens":
+        return "global"
+    if spec.kind == "sequence":
+        return spec.name
+    return None
+
+
+def find_roles(specs: Mapping[str, ModalitySpec]) -> dict[str, str]:
+    """Role → modality name (see :func:`modality_role`); the first modality of a role, in ``specs`` order, wins."""
+    roles: dict[str, str] = {}
+    for name, spec in specs.items():
+        role = modality_role(spec)
+        if role is not None:
+            roles.setdefault(role, name)
+    return roles

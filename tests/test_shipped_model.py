@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from omnimask.demo.model import shipped_model_path
 from omnimask.evaluation import evaluate
+from omnimask.loading import shipped_model_path
 from omnimask.modalities import synthworld_modalities
 from omnimask.model.checkpoint import load_pretrained
 from omnimask.tokenizers.bundle import load_tokenizers, shipped_bundle_path

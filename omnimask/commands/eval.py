@@ -5,7 +5,8 @@ Example::
     omnimask eval --model runs/synth_tiny/checkpoint --data synth:seed=1,num=200 --out out/eval \\
         --specialist depth=runs/synth_specialist_depth/checkpoint
 
-``--data`` is ``synth:seed=S,num=N[,start=K]`` (SynthWorld scenes rendered on the fly; pick a world the
+``--model`` defaults to the SynthWorld model shipped in the package. ``--data`` is
+``synth:seed=S,num=N[,start=K]`` (SynthWorld scenes rendered on the fly; pick a world the
 model was not trained on — the SynthWorld recipes train on seed 0) or a dataset folder written by
 ``omnimask synth`` (its ``--split``, default test). For every task the table shows, measured in the
 same run: the model, a single-task specialist (``--specialist TASK=DIR``, repeatable, TASK may be a
@@ -32,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="model directory (model.safetensors + config.json + tokenizers/)")
+    p.add_argument("--model", default=None,
+                   help="model directory (model.safetensors + config.json + tokenizers/); default: the shipped model")
     p.add_argument("--data", default="synth:seed=1,num=100",
                    help="synth:seed=S,num=N[,start=K] or a dataset folder (default synth:seed=1,num=100)")
     p.add_argument("--num", type=int, default=None, help="number of scenes (overrides the data spec's)")

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from omnimask.model.export import export_model
+    from omnimask.loading import export_model
 
     out = export_model(args.checkpoint, args.out, dtype=args.dtype,
                        shipped=None if args.copy_tokenizers else "synthworld64")

@@ -72,7 +72,7 @@ def _train_miniclip(args: argparse.Namespace) -> int:
 
     from omnimask.config import ConfigError
     from omnimask.data.labelers.miniclip_labeler import save_miniclip
-    from omnimask.data.labelers.miniclip_train import MiniClipTrainConfig, train_miniclip
+    from omnimask.training.miniclip import MiniClipTrainConfig, train_miniclip
 
     if args.threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {args.threads}")

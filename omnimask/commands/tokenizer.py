@@ -6,7 +6,7 @@ Each action is a sub-subcommand registered by one ``_register_*`` function liste
 * ``train`` — train a VQ-VAE tokenizer of one SynthWorld map (``--modality depth --recipe synth64``):
   progress bar, reconstruction PNG grids, codebook usage in ``metrics.jsonl``, resumable with
   ``--resume``; the final tokenizer lands in ``OUT/tokenizer`` and its validation metrics in
-  ``OUT/metrics.json`` (see :mod:`omnimask.tokenizers.training.loop`).
+  ``OUT/metrics.json`` (see :mod:`omnimask.training.tokenizers.loop`).
 * ``train-text`` — train a WordPiece text vocabulary with 4M's special-token layout on a corpus
   (text files, one text per line, and/or SynthWorld captions) and write ``tokenizer.json`` plus its
   card ``config.json`` into ``--out``.
@@ -113,29 +113,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _synthworld_corpus(n: int, seed: int) -> tuple[Iterator[str], tuple[str, ...]]:
     """Captions of SynthWorld scenes ``0 .. n-1`` of world ``seed`` and its class names (the shapes)."""
-    import importlib
+    from omnimask.data.synthworld import SHAPES, caption_corpus
 
-    from omnimask.config import ConfigError
-
-    try:
-        synthworld = importlib.import_module("omnimask.data.synthworld")
-    except ImportError as err:
-        raise ConfigError(
-            f"--from-synthworld needs omnimask.data.synthworld, which cannot be imported ({err}); "
-            "pass caption files with --corpus instead"
-        ) from err
-    names = tuple(getattr(synthworld, "SHAPES", ()))
-    corpus = getattr(synthworld, "caption_corpus", None)  # a fast path, if SynthWorld offers one
-    if callable(corpus):
-        return iter(corpus(n, seed)), names
-    render, config = getattr(synthworld, "render_sample", None), getattr(synthworld, "SynthWorldConfig", None)
-    if not (callable(render) and callable(config)):
-        raise ConfigError(
-            "--from-synthworld: omnimask.data.synthworld provides neither caption_corpus(n, seed) nor "
-            "render_sample(seed, index, cfg); pass caption files with --corpus instead"
-        )
-    cfg = config()
-    return (render(seed, i, cfg)["caption"] for i in range(n)), names
+    return caption_corpus(n, seed), SHAPES
 
 
 def _train_text(args: argparse.Namespace) -> int:
@@ -212,10 +192,10 @@ def _train(args: argparse.Namespace) -> int:
     import json
 
     from omnimask.config import apply_overrides
-    from omnimask.tokenizers.training.loop import train_tokenizer
-    from omnimask.tokenizers.training.recipes import get_recipe
+    from omnimask.training.tokenizers.loop import train_tokenizer
+    from omnimask.training.tokenizers.recipes import tokenizer_recipe
 
-    cfg = apply_overrides(get_recipe(args.recipe, args.modality), args.overrides)
+    cfg = apply_overrides(tokenizer_recipe(args.recipe, args.modality), args.overrides)
     out = args.out or Path("runs/tokenizers") / f"{args.recipe}_{args.modality}"
     print(f"omnimask tokenizer train: {args.modality} with recipe {args.recipe} ({cfg.steps} steps) -> {out}",
           flush=True)  # fmt: skip
@@ -233,9 +213,10 @@ def _bundle(args: argparse.Namespace) -> int:
     from omnimask.config import ConfigError
     from omnimask.modalities import SYNTH_IMAGE_MODALITIES, SYNTH_SEQUENCE_MODALITIES
     from omnimask.tokenizers.base import ModalityTokenizer
-    from omnimask.tokenizers.bundle import CardMapTokenizer, SequenceTokenizer, load_tokenizers, save_tokenizers
+    from omnimask.tokenizers.bundle import load_tokenizers, save_tokenizers
+    from omnimask.tokenizers.entries import CardMapTokenizer, SequenceTokenizer
     from omnimask.tokenizers.text import TextTokenizer
-    from omnimask.tokenizers.training.features import FEATURE_KINDS
+    from omnimask.training.tokenizers.features import FEATURE_KINDS
 
     kinds = [*SYNTH_IMAGE_MODALITIES, *FEATURE_KINDS]
     if not args.maps and args.text is None:

@@ -21,6 +21,7 @@ sequence layout is the same).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,8 +34,9 @@ from safetensors import safe_open
 from omnimask.batch import Batch, ModalityBatch
 from omnimask.compat.safetensors_meta import read_metadata_config
 from omnimask.config import ConfigError
+from omnimask.files import CONFIG_NAME, WEIGHTS_NAME
 from omnimask.modalities import ModalitySpec, fourm21_modalities
-from omnimask.model.config import ModelConfig, config_for_specs
+from omnimask.model.config import BLOCK_FIELDS, RELEASED_BLOCK, ModelConfig, config_for_specs
 from omnimask.model.fourm import FourM
 from omnimask.nn.mlp import mlp_hidden_dim
 
@@ -47,7 +49,7 @@ FIXED_FIELDS = {
     "num_register_tokens": 0,
     "share_modality_embeddings": True,
 }
-#: Reference field -> ModelConfig field, for fields that map one to one.
+#: Reference field -> ModelConfig field (or :class:`~omnimask.nn.BlockOptions` field), for fields that map one to one.
 DIRECT_FIELDS = {
     "dim": "dim",
     "encoder_depth": "encoder_depth",
@@ -70,10 +72,10 @@ DOMAIN_FIELDS = ("domains_in", "domains_out", "image_size", "patch_size", "act_l
 def read_fm_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The reference config and the raw state dict of a checkpoint in either layout."""
     path = Path(path)
-    weights = path / "model.safetensors" if path.is_dir() else path
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
     if not weights.is_file():
         raise FileNotFoundError(f"no model.safetensors at {path} (expected a 4M checkpoint directory or file)")
-    config_file = weights.parent / "config.json"
+    config_file = weights.parent / CONFIG_NAME
     if path.is_dir() and config_file.is_file():
         config = json.loads(config_file.read_text())
     else:
@@ -90,7 +92,7 @@ def _depth(state: Mapping[str, torch.Tensor], prefix: str) -> int:
 
 
 def _infer_arch(ref: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    """ModelConfig architecture fields from the reference config, filling gaps from tensor shapes."""
+    """ModelConfig architecture and block fields (flat) from the reference config, filling gaps from tensor shapes."""
     unknown = sorted(set(ref) - set(DIRECT_FIELDS) - set(DOMAIN_FIELDS) - set(IGNORED_FIELDS) - set(FIXED_FIELDS))
     if unknown:
         raise ConfigError(f"4M config has fields omnimask does not know: {unknown}")
@@ -136,7 +138,7 @@ def _infer_spec(name: str, base: ModalitySpec, state: Mapping[str, torch.Tensor]
         if base.channels * patch * patch != features:
             raise ConfigError(f"{name}: patch projection width {features} does not fit {base.channels} channels")
         changes.update(kind="pixels", patch_size=patch, vocab_size=0)
-    if base.kind in ("image_tokens", "pixels", "global_tokens"):
+    if base.positional and not base.is_vectors:
         pos = state.get(enc + "pos_emb", state.get(f"decoder_embeddings.{name}.pos_emb"))
         n = pos.shape[1] if pos is not None else base.num_tokens
         if base.grid is not None and base.grid[0] * base.grid[1] != n:
@@ -174,7 +176,8 @@ def fm_config(
                 f"modality {name!r} is not in the 4M-21 registry; pass specs={{{name!r}: ModalitySpec(...)}}"
             )
         resolved[name] = base if name in given else _infer_spec(name, base, state)
-    return config_for_specs(resolved, inputs, outputs, size=None, **arch, **fields)
+    block = dataclasses.replace(RELEASED_BLOCK, **{k: arch.pop(k) for k in BLOCK_FIELDS if k in arch})
+    return config_for_specs(resolved, inputs, outputs, size=None, block=block, **arch, **fields)
 
 
 def _subset(available: list[str], wanted: Sequence[str] | None, role: str) -> list[str]:

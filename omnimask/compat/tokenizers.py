@@ -34,7 +34,8 @@ import torch
 from safetensors.torch import load_file
 
 from omnimask.compat.safetensors_meta import read_metadata_config
-from omnimask.tokenizers.base import ModalityTokenizer, build_model, make_card
+from omnimask.files import CONFIG_NAME, WEIGHTS_NAME
+from omnimask.tokenizers.base import ModalityTokenizer, build_vq_model, make_card
 from omnimask.tokenizers.card import InputSpec, Output
 from omnimask.tokenizers.diffusion.divae import DiffusionConfig, DiVAEConfig
 from omnimask.tokenizers.diffusion.unet import UNetConfig
@@ -207,11 +208,11 @@ def read_release(path: str | Path) -> tuple[dict[str, Any], Path]:
     """(constructor config, weights file) of a released tokenizer in either layout (module docstring)."""
     path = Path(path)
     if path.is_dir():
-        if (path / "config.json").is_file():
-            cfg = json.loads((path / "config.json").read_text())
+        if (path / CONFIG_NAME).is_file():
+            cfg = json.loads((path / CONFIG_NAME).read_text())
             if set(cfg) == {"config"} and isinstance(cfg["config"], dict):  # hub mixin wrapping
                 cfg = cfg["config"]
-            weights = path / "model.safetensors"
+            weights = path / WEIGHTS_NAME
             if not weights.is_file():
                 raise FileNotFoundError(f"{path} has a config.json but no model.safetensors")
             return cfg, weights
@@ -296,7 +297,7 @@ def load_released_tokenizer(
         cfg, name=name or (Path(path).stem if Path(path).is_file() else Path(path).name), modality=modality_name,
         input=input or spec, output=output, source="ml-4m release",
     )  # fmt: skip
-    model = build_model(card)
+    model = build_vq_model(card)
     try:
         model.load_state_dict(convert_state_dict(load_file(str(weights))), strict=True)
     except RuntimeError as err:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal, get_args
 
 from omnimask.config import ConfigError
 
-SOURCES = ("synth", "synth_live", "store", "shards")
+#: The names of the data sources (their table: :data:`omnimask.data.sources.SOURCES`).
+SourceName = Literal["synth", "synth_live", "store", "shards"]
+SOURCE_NAMES: tuple[str, ...] = get_args(SourceName)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -27,6 +30,11 @@ class DataConfig:
     come from the first. Shard streams draw shards with replacement (``resampled``) and shuffle
     through a buffer of ``shuffle_buffer`` samples per loader worker.
 
+    Labels: ``task`` names the task whose label every sample carries, for a fine-tuning head: with
+    ``source=synth`` a SynthWorld transfer task computed exactly from each scene
+    (:data:`omnimask.data.synthworld.transfer.TRANSFER_TASKS`); with ``source=store`` any name whose
+    labels a user wrote to ``<store>/<split>/labels/<task>.npy``.
+
     Image tokenizers: ``kmeans`` fits the k-means stand-in on ``fit_samples`` training scenes;
     ``shipped`` loads the trained bundle shipped for the resolution (``omnimask/assets/tokenizers/
     synthworld64``); otherwise ``tokenizers`` names a bundle folder (``manifest.json`` + one tokenizer
@@ -35,7 +43,7 @@ class DataConfig:
     vocabulary trained on the captions of the training scenes.
     """
 
-    source: str = "synth"
+    source: SourceName = "synth"
     path: str = ""
     resolution: int = 64
     num_train: int = 2048
@@ -49,10 +57,11 @@ class DataConfig:
     weights: list[float] = dataclasses.field(default_factory=list)
     resampled: bool = True
     shuffle_buffer: int = 1000
+    task: str = ""
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ConfigError(f"data.source: {self.source!r} is not one of {list(SOURCES)}")
+        if self.source not in SOURCE_NAMES:
+            raise ConfigError(f"data.source: {self.source!r} is not one of {list(SOURCE_NAMES)}")
         if self.source in ("store", "shards"):
             if bool(self.path) == bool(self.paths):
                 writer = "omnimask pretokenize" if self.source == "store" else "omnimask shard"
@@ -66,5 +75,7 @@ class DataConfig:
             raise ConfigError(f"data.weights must be >= 0 and not all 0, got {self.weights}")
         if self.shuffle_buffer < 0:
             raise ConfigError(f"data.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+        if self.task and self.source not in ("synth", "store"):
+            raise ConfigError(f"data.task: labels come with data.source=synth or store, not {self.source}")
         if self.num_train < 1 or self.num_val < 0:
             raise ConfigError("data.num_train must be >= 1 and data.num_val >= 0")

@@ -12,7 +12,7 @@ and writes the store format of :mod:`omnimask.data.token_store`, which ``data.so
 
 Alignment: every modality of a sample is tokenized from the same full frame (SynthWorld renders all
 maps of a scene from one camera, so there is no crop to share), and rows are written in key order.
-The sample → tokens mapping is :class:`~omnimask.data.synth_tokens.SynthTokenizer`'s, the one the
+The sample → tokens mapping is :class:`~omnimask.data.tokenize.SampleTokenizer`'s, the one the
 on-the-fly sources use. Work is done in chunks of samples written under ``OUT/.parts/``; a rerun
 skips finished chunks and finished splits (resume), then merges the chunks of a split.
 """
@@ -29,12 +29,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from omnimask.config import ConfigError
-from omnimask.data.synth_tokens import SynthTokenizer
 from omnimask.data.synthworld import load_sample
 from omnimask.data.synthworld.dataset import SPLITS
 from omnimask.data.token_store import TokenStore
+from omnimask.data.tokenize import SampleTokenizer
+from omnimask.files import MANIFEST_NAME, TOKENIZERS_DIR, atomic_dir
 from omnimask.modalities import ModalitySpec, synthworld_modalities
-from omnimask.tokenizers.bundle import MANIFEST, load_tokenizers, shipped_bundle_path
+from omnimask.tokenizers.bundle import load_tokenizers, shipped_bundle_path
 
 FORMAT = "omnimask-token-store/1"
 
@@ -61,7 +62,7 @@ def select_specs(resolution: int, vocab: Mapping[str, int],
     vocabulary). A spec's vocabulary is raised to its tokenizer's where the registry's is smaller, so
     the store records what its ids need (a model trained on it must declare at least as much)."""
     specs = synthworld_modalities(resolution=resolution)
-    names = [n for n, s in specs.items() if s.kind == "pixels" or n in vocab] if modalities is None else modalities
+    names = [n for n, s in specs.items() if s.is_pixels or n in vocab] if modalities is None else modalities
     out: dict[str, ModalitySpec] = {}
     for name in names:
         if name not in specs:
@@ -93,20 +94,18 @@ def _modality_entry(spec: ModalitySpec, loaded: dict[str, Any]) -> dict[str, Any
 def _prepare_bundle(out: Path, bundle: Path) -> str:
     """Copy the bundle into ``out/tokenizers`` (or check that the copy there is the same one)."""
     fingerprint = bundle_fingerprint(bundle)
-    target = out / "tokenizers"
+    target = out / TOKENIZERS_DIR
     if target.is_dir():
         if bundle_fingerprint(target) != fingerprint:
             raise ConfigError(f"{out} was pre-tokenized with another tokenizer bundle; pass the same --tokenizers "
                               "to resume, or choose another --out")  # fmt: skip
     else:
-        tmp = out / "tokenizers.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(bundle, tmp)
-        tmp.rename(target)
+        with atomic_dir(target) as tmp:
+            shutil.copytree(bundle, tmp, dirs_exist_ok=True)
     return fingerprint
 
 
-def _tokenize_split(root: Path, out: Path, split: str, keys: list[str], tokenizer: SynthTokenizer,
+def _tokenize_split(root: Path, out: Path, split: str, keys: list[str], tokenizer: SampleTokenizer,
                     batch: int, chunk: int, progress: bool) -> int:
     """Tokenize one split chunk by chunk (finished chunks are kept), then merge; returns its size."""
     parts = out / ".parts" / split
@@ -154,8 +153,8 @@ def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str
     root, out = Path(dataset), Path(out)
     info = _dataset_manifest(root)
     bundle = Path(tokenizers) if tokenizers else shipped_bundle_path("synthworld64")
-    if not (bundle / MANIFEST).is_file():
-        raise ConfigError(f"--tokenizers {bundle}: not a tokenizer bundle (no {MANIFEST})")
+    if not (bundle / MANIFEST_NAME).is_file():
+        raise ConfigError(f"--tokenizers {bundle}: not a tokenizer bundle (no {MANIFEST_NAME})")
     loaded = load_tokenizers(bundle)
     specs = select_specs(info["resolution"], {n: t.vocab_size for n, t in loaded.items()}, modalities)
     if not any(s.is_discrete for s in specs.values()) and modalities is None:
@@ -168,7 +167,7 @@ def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str
         raise ConfigError(f"{out} holds the modalities {sorted(old['modalities'])}, not {sorted(specs)}; "
                           "resume with the same --modalities or choose another --out")  # fmt: skip
     fingerprint = _prepare_bundle(out, bundle)
-    tokenizer = SynthTokenizer(specs, {n: t for n, t in loaded.items() if n in specs})
+    tokenizer = SampleTokenizer(specs, {n: t for n, t in loaded.items() if n in specs})
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "dataset": str(root.resolve()),

@@ -10,6 +10,6 @@ to get one.
 
 from omnimask.demo.build import DemoResult, build_demo, fallback_demo
 from omnimask.demo.context import DemoContext, Figure
-from omnimask.demo.model import DemoModel, shipped_model_path
+from omnimask.demo.model import DemoModel
 
-__all__ = ["DemoContext", "DemoModel", "DemoResult", "Figure", "build_demo", "fallback_demo", "shipped_model_path"]
+__all__ = ["DemoContext", "DemoModel", "DemoResult", "Figure", "build_demo", "fallback_demo"]

@@ -14,9 +14,10 @@ import torch
 
 from omnimask.demo.context import DemoContext, Figure
 from omnimask.demo.figures import FIGURES
-from omnimask.demo.model import DemoModel, is_model_folder, shipped_model_path
+from omnimask.demo.model import DemoModel
 from omnimask.demo.page import write_page
 from omnimask.demo.preview import write_preview
+from omnimask.loading import is_model_folder, shipped_model_path
 
 TITLE = "omnimask demo — 4M on SynthWorld"
 
@@ -72,7 +73,7 @@ def build_demo(out: str | Path, model: str | Path | None = None, *, seed: int = 
 
     Args:
         out: output folder (created).
-        model: a SynthWorld model folder; None uses :func:`~omnimask.demo.model.shipped_model_path`
+        model: a SynthWorld model folder; None uses :func:`~omnimask.loading.shipped_model_path`
             and falls back to :func:`fallback_demo` when it does not exist.
         seed: world seed of the scenes and seed of every generation.
         num: scenes / captions per figure.

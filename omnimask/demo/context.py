@@ -15,8 +15,8 @@ from typing import Any
 
 from PIL import Image
 
-from omnimask.data.synth_tokens import scene_features
 from omnimask.data.synthworld import SynthWorldConfig, render_sample
+from omnimask.data.tokenize import sample_features
 from omnimask.demo.model import DemoModel
 from omnimask.demo.pictures import role_picture, text_picture
 
@@ -107,7 +107,7 @@ class DemoContext:
                 from omnimask.data.labelers.registry import load_labeler
 
                 self._labeler = load_labeler("miniclip")
-            features = scene_features([sample], self._labeler)
+            features = sample_features([sample], self._labeler)
             sample["clip"], sample["global"] = features["clip"][0], features["clip_global"][0]
         return sample
 

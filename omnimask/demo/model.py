@@ -1,12 +1,12 @@
-"""The model a demo runs on: a SynthWorld model folder loaded with its tokenizers, its modalities
-named by role, conditions built in batches, and timed generations with the demo's plans.
+"""The model a demo runs on: the inference :class:`~omnimask.generation.pipeline.Pipeline` of a
+SynthWorld model folder, addressed by role, with timed generations and the demo's plans.
 
-A *role* is what a modality means in SynthWorld, whatever the model calls it: ``rgb`` (the pixel
-input), ``tok_rgb`` (RGB as tokens, what 4M generates), the maps ``depth``, ``normal``, ``semseg``,
-``edges`` (and any other map, e.g. ``clip`` feature maps, under its tokenizer's name), the sequences
-``caption``, ``det``, ``color_palette``, ``metadata``, and ``global`` (a global embedding such as
-``tok_clip_global``, used for retrieval). Roles come from the specs (``kind`` and ``tokenizer``),
-never from substrings of names, so a model at 128 px or with extra modalities works unchanged.
+A *role* is what a modality means, whatever the model calls it (:func:`omnimask.modalities.modality_role`):
+``rgb`` (the pixel input), ``tok_rgb`` (RGB as tokens, what 4M generates), the maps ``depth``,
+``normal``, ``semseg``, ``edges`` (and any other map, e.g. ``clip`` feature maps, under its
+tokenizer's name), the sequences ``caption``, ``det``, ``color_palette``, ``metadata``, and ``global``
+(a global embedding such as ``tok_clip_global``, used for retrieval). A model at 128 px or with extra
+modalities works unchanged.
 
 The demo's plans are 4M's chained generation with cheap settings: image-like targets in one ROAR
 pass (argmax) when they follow an image, RGB generated from scratch with a few ROAR steps, sampling
@@ -16,25 +16,19 @@ and classifier-free guidance, sequences decoded greedily (autoregressive with a 
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from omnimask.batch import Batch, ModalityBatch
-from omnimask.data.synth_tokens import normalise_rgb
-from omnimask.generation import Generation, Plan, Sampler, plan
-from omnimask.generation.render import Decoded, decode_state
-from omnimask.generation.state import full_condition, sequence_from_ids
-from omnimask.modalities import ModalitySpec
+from omnimask.generation import Generation, Plan
+from omnimask.generation.pipeline import Pipeline
+from omnimask.generation.render import Decoded
+from omnimask.generation.strategies import AUTOREGRESSIVE
+from omnimask.loading import is_model_folder
 from omnimask.model import FourM
 
-#: The model ``omnimask demo`` loads by default, inside the package.
-SHIPPED_MODEL = "synth_small"
 #: Sequence roles in the order a chained plan generates them.
 SEQUENCE_ROLES: tuple[str, ...] = ("det", "caption", "color_palette", "metadata")
 #: Map roles in the order a chained plan generates them (others follow, then ``global``).
@@ -49,41 +43,6 @@ RGB_FROM_SCRATCH: dict[str, Any] = {
 }
 
 
-def shipped_model_path() -> Path:
-    """Folder of the shipped demo model (``omnimask/assets/models/synth_small``); it may not exist yet."""
-    return Path(str(importlib.resources.files("omnimask") / "assets" / "models" / SHIPPED_MODEL))
-
-
-def is_model_folder(path: str | Path) -> bool:
-    """Whether ``path`` holds a model (``model.safetensors`` and ``config.json``)."""
-    path = Path(path)
-    return (path / "model.safetensors").is_file() and (path / "config.json").is_file()
-
-
-def spec_role(spec: ModalitySpec) -> str | None:
-    """The SynthWorld role of one modality (see the module docstring), None for unknown kinds."""
-    if spec.kind == "pixels":
-        return "rgb"
-    if spec.kind == "image_tokens":
-        kind = spec.tokenizer or spec.name.removeprefix("tok_").split("@")[0]
-        return "tok_rgb" if kind == "rgb" else kind
-    if spec.kind == "global_tokens":
-        return "global"
-    if spec.kind == "sequence":
-        return spec.name.split("@")[0]
-    return None
-
-
-def find_roles(specs: Mapping[str, ModalitySpec]) -> dict[str, str]:
-    """Role → modality name; the first modality of a role wins (a ``clip`` global one for ``global``)."""
-    roles: dict[str, str] = {}
-    for name in sorted(specs, key=lambda n: (spec_role(specs[n]) == "global" and "clip" not in n, n)):
-        role = spec_role(specs[name])
-        if role is not None:
-            roles.setdefault(role, name)
-    return roles
-
-
 @dataclasses.dataclass
 class Timed:
     """A finished generation and how long it took."""
@@ -93,7 +52,7 @@ class Timed:
 
 
 class DemoModel:
-    """A loaded model folder: the model, its tokenizers, the roles of its modalities, a sampler.
+    """A loaded model folder addressed by role: its pipeline, model, tokenizers and modality roles.
 
     Args:
         model: the 4M model.
@@ -102,26 +61,17 @@ class DemoModel:
     """
 
     def __init__(self, model: FourM, tokenizers: Mapping[str, Any], path: str | Path = "") -> None:
-        self.model = model.eval()
-        self.tokenizers = dict(tokenizers)
-        self.path = Path(path)
-        self.specs: dict[str, ModalitySpec] = dict(model.specs)
-        self.roles = find_roles(self.specs)
-        self.sampler = Sampler(self.model, tokenizers=self.tokenizers)
+        self.pipeline = Pipeline(model, tokenizers, path)
+        self.model, self.tokenizers, self.path = self.pipeline.model, self.pipeline.tokenizers, self.pipeline.path
+        self.specs, self.roles = self.pipeline.specs, self.pipeline.roles
 
     @classmethod
     def load(cls, path: str | Path) -> DemoModel:
         """Load ``path`` (a model folder with ``tokenizers/``)."""
-        from omnimask.tokenizers.bundle import load_tokenizers
-
-        path = Path(path)
         if not is_model_folder(path):
             raise FileNotFoundError(f"{path} is not a model folder (model.safetensors + config.json)")
-        try:
-            tokenizers = load_tokenizers(path)
-        except FileNotFoundError:
-            tokenizers = {}
-        return cls(FourM.from_pretrained(path, map_location="cpu"), tokenizers, path)
+        pipe = Pipeline.load(path)
+        return cls(pipe.model, pipe.tokenizers, pipe.path)
 
     @property
     def resolution(self) -> int:
@@ -142,10 +92,7 @@ class DemoModel:
         name = self.roles.get(role)
         if name is None:
             return False
-        if side == "input":
-            needs_tokenizer = self.specs[name].kind != "pixels"
-            return name in self.model.input_modalities and (not needs_tokenizer or name in self.tokenizers)
-        return name in self.model.output_modalities
+        return self.pipeline.can_read(name) if side == "input" else name in self.model.output_modalities
 
     def missing(self, inputs: Sequence[str] = (), outputs: Sequence[str] = ()) -> list[str]:
         """The roles this model cannot take as inputs (or has no tokenizer for) or cannot generate."""
@@ -168,19 +115,9 @@ class DemoModel:
         """A fully given condition for B = ``len(values)`` raw values of one role.
 
         Values are what SynthWorld renders for the role: (H, W, 3) uint8 RGB, raw maps, a caption
-        string, a box list, a metadata or palette dict.
+        string, a box list, a metadata or palette dict. Sequences longer than the model holds are cut.
         """
-        name = self.roles[role]
-        spec = self.specs[name]
-        if spec.kind == "pixels":
-            return full_condition(spec, torch.from_numpy(np.stack([normalise_rgb(v) for v in values])))
-        tokenizer = self.tokenizers[name]
-        if spec.kind == "sequence":
-            ids, lengths = sequence_from_ids(tokenizer.tokenize(list(values)))
-            if ids.shape[1] > spec.num_tokens:
-                ids, lengths = ids[:, : spec.num_tokens], lengths.clamp(max=spec.num_tokens)
-            return full_condition(spec, ids, lengths)
-        return full_condition(spec, tokenizer.tokenize(np.stack([np.asarray(v) for v in values])).long())
+        return self.pipeline.condition(self.roles[role], values, truncate=True)
 
     def conditions(self, raw: Mapping[str, Sequence[Any]]) -> Batch:
         """Role -> B raw values  →  a generation state keyed by modality name."""
@@ -198,18 +135,18 @@ class DemoModel:
             name = self.roles["tok_rgb"]
             settings[name] = {**RGB_FROM_SCRATCH, **(rgb or {}), **settings.get(name, {})}
         names = [self.roles[r] for r in given]
-        return plan(names, [self.roles[t] for t in targets], self.specs, preset="fast", per_target=settings)
+        return self.pipeline.plan(names, [self.roles[t] for t in targets], preset="fast", per_target=settings)
 
     def generate(self, conditions: Batch, the_plan: Plan, seed: int) -> Timed:
         """Run ``the_plan`` from ``conditions`` (seeded); the generation and its wall time."""
         start = time.perf_counter()
-        generation = self.sampler.generate(conditions, the_plan, seed=seed)
+        generation = self.pipeline.generate(conditions, the_plan, seed=seed)
         return Timed(generation, time.perf_counter() - start)
 
     def decode(self, state: Batch, roles: Sequence[str], sample: int = 0) -> dict[str, Decoded]:
         """Role → raw form (:class:`~omnimask.generation.render.Decoded`) of one sample of a state."""
         names = [self.roles[r] for r in roles]
-        decoded = decode_state(state, self.specs, self.tokenizers, names, sample=sample)
+        decoded = self.pipeline.decode(state, names, sample=sample)
         return {r: decoded[n] for r, n in zip(roles, names)}
 
 
@@ -217,7 +154,7 @@ def describe_plan(the_plan: Plan) -> str:
     """A one-line summary of a plan: each target with its scheme, steps, temperature and guidance."""
     parts = []
     for s in the_plan.steps:
-        if s.scheme == "autoregressive":
+        if s.scheme == AUTOREGRESSIVE:
             how = f"autoregressive, temperature {s.temperature:g}"
         else:
             how = f"{s.scheme} × {s.num_steps}, temperature {s.temperature:g}"

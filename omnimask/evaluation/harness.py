@@ -125,7 +125,7 @@ def specialists_by_task(specialists: Mapping[str, str | Path], chosen: Sequence[
     return by_task
 
 
-def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100", num: int | None = None,
+def evaluate(model_dir: str | Path | None = None, data: str | DataSpec = "synth:seed=1,num=100", num: int | None = None,
              seed: int = 0, tasks: str | Sequence[str] | None = None,
              specialists: Mapping[str, str | Path] | None = None, *, batch_size: int = 32, examples: int = 3,
              labeler: Any = "miniclip", labeler_path: str | Path | None = None, global_modality: str | None = None,
@@ -133,7 +133,8 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
     """Evaluate the model in ``model_dir`` on ``data`` (see :mod:`omnimask.evaluation.data`).
 
     Args:
-        model_dir: a model folder (``model.safetensors`` + ``config.json`` + ``tokenizers/``).
+        model_dir: a model folder (``model.safetensors`` + ``config.json`` + ``tokenizers/``); None: the
+            model shipped in the package.
         data: ``synth:seed=S,num=N`` or a dataset folder (or a parsed :class:`DataSpec`).
         num: number of scenes (overrides the spec's).
         seed: generation seed (batch starting at scene i uses ``seed + i``).
@@ -155,7 +156,7 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
     specialist_dirs = specialists_by_task(specialists or {}, [t.name for t in chosen])
     common = {"global_modality": global_modality, "batch_size": batch_size, "progress": progress}
     predictor = Predictor.load(model_dir, device=device, **common)
-    pixels = [s for s in predictor.specs.values() if s.kind == "pixels" and s.image_size]
+    pixels = [s for s in predictor.specs.values() if s.is_pixels and s.image_size]
     spec = parse_data_spec(data, split=split) if isinstance(data, str) else data
     scenes, spec = load_scenes(spec, num, pixels[0].image_size[0] if pixels else None, progress)
     the_labeler, labeler_note = (None, "") if not any(t.needs_labeler for t in chosen) else \
@@ -171,7 +172,7 @@ def evaluate(model_dir: str | Path, data: str | DataSpec = "synth:seed=1,num=100
         for t in tqdm(chosen, desc="tasks", unit="task", disable=not progress)
     ]
     meta = {
-        "model": str(model_dir),
+        "model": predictor.name,
         "data": spec.describe(),
         "scenes": len(scenes),
         "seed": seed,

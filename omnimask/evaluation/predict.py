@@ -3,10 +3,10 @@
 Evaluation tasks name modalities by role (:class:`Ref`: "the RGB pixels", "the depth tokens", "the
 caption", "the global embedding") so the same task runs on any model — our SynthWorld models, a
 single-task specialist, or a released 4M — and a missing modality becomes a reason
-(:class:`Unavailable`), not a crash. :class:`Predictor` builds batched conditions from raw scene
-values through the model's tokenizers, runs a :func:`~omnimask.generation.plan` with the
-:class:`~omnimask.generation.Sampler`, and decodes the target back to raw values (maps in natural
-units, parsed boxes, caption text, embedding vectors). It also gives the tokenizer's own
+(:class:`Unavailable`), not a crash. :class:`Predictor` runs the inference
+:class:`~omnimask.generation.pipeline.Pipeline` over batches of scenes: batched conditions from raw
+scene values, a :func:`~omnimask.generation.plan`, and the target decoded back to raw values (maps in
+natural units, parsed boxes, caption text, embedding vectors). It also gives the tokenizer's own
 reconstruction of ground truth (tokenize → detokenize), the ceiling of any token-based prediction.
 """
 
@@ -17,15 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from omnimask.batch import ModalityBatch
-from omnimask.data.synth_tokens import normalise_rgb
-from omnimask.generation import Sampler, plan
-from omnimask.generation.conditions import load_image
-from omnimask.generation.state import full_condition, sequence_from_ids
+from omnimask.generation.pipeline import Pipeline
 from omnimask.modalities import ModalitySpec
 
 #: Sample key holding the labeler's global embedding of the scene's RGB (added by the harness).
@@ -53,6 +47,15 @@ class Ref:
         assert self.key is not None
         return self.key
 
+    @property
+    def role(self) -> str:
+        """The role (:func:`omnimask.modalities.modality_role`) of the modality this reference means."""
+        if self.kind == "pixels":
+            return "rgb"
+        if self.kind == "global_tokens":
+            return "global"
+        return "tok_rgb" if (self.kind, self.key) == ("image_tokens", "rgb") else str(self.key)
+
     def describe(self) -> str:
         words = {"pixels": "RGB pixels", "image_tokens": f"{self.key} tokens", "sequence": str(self.key),
                  "global_tokens": "global-embedding (global_tokens, e.g. tok_clip_global)"}  # fmt: skip
@@ -63,12 +66,11 @@ RGB = Ref("pixels")
 GLOBAL = Ref("global_tokens")
 
 
-def _stack(values: Sequence[Any]) -> np.ndarray:
-    return np.stack([np.asarray(v) for v in values])
-
-
 class Predictor:
     """A model and its tokenizers, predicting a target modality from conditions for many scenes.
+
+    Runs on the one inference :class:`~omnimask.generation.pipeline.Pipeline` (conditions, generation,
+    decoding); adds what evaluation needs: modalities found by role, batching over scenes, caching.
 
     Args:
         model: a :class:`~omnimask.model.FourM`.
@@ -81,24 +83,17 @@ class Predictor:
 
     def __init__(self, model: Any, tokenizers: Mapping[str, Any], *, name: str = "model",
                  global_modality: str | None = None, batch_size: int = 32, progress: bool = False) -> None:
-        self.model, self.tokenizers, self.name = model.eval(), dict(tokenizers), name
-        self.specs: dict[str, ModalitySpec] = dict(model.specs)
+        self.pipeline = Pipeline(model, tokenizers, name)
+        self.model, self.tokenizers, self.name = self.pipeline.model, self.pipeline.tokenizers, name
+        self.specs: dict[str, ModalitySpec] = self.pipeline.specs
         self.global_modality, self.batch_size, self.progress = global_modality, batch_size, progress
-        self.sampler = Sampler(model)
         self._cache: dict[Any, list[Any]] = {}
 
     @classmethod
-    def load(cls, directory: str | Path, *, device: str = "cpu", **kwargs: Any) -> Predictor:
-        """The model in ``directory`` with the tokenizer bundle beside it (none: no tokenizers)."""
-        from omnimask.commands.generate import load_model
-        from omnimask.tokenizers.bundle import load_tokenizers
-
-        model = load_model(directory, device)
-        try:
-            tokenizers = load_tokenizers(directory)
-        except FileNotFoundError:
-            tokenizers = {}
-        return cls(model, tokenizers, name=str(directory), **kwargs)
+    def load(cls, directory: str | Path | None = None, *, device: str = "cpu", **kwargs: Any) -> Predictor:
+        """The model in ``directory`` (default: the shipped one) with the tokenizer bundle beside it."""
+        pipe = Pipeline.load(directory, device=device)
+        return cls(pipe.model, pipe.tokenizers, name=str(pipe.path), **kwargs)
 
     # -- finding modalities -----------------------------------------------------------------
     def resolve(self, ref: Ref) -> str:
@@ -107,13 +102,11 @@ class Predictor:
             if self.specs.get(self.global_modality, None) is None:
                 raise Unavailable(f"{self.name} has no modality {self.global_modality!r}")
             return self.global_modality
-        hits = [n for n, s in self.specs.items() if s.kind == ref.kind and (
-            ref.key is None or ref.kind == "pixels"
-            or (s.tokenizer == ref.key if ref.kind == "image_tokens" else n == ref.key))]
-        if not hits:
+        name = self.pipeline.roles.get(ref.role)
+        if name is None or self.specs[name].kind != ref.kind:
             have = ", ".join(sorted(self.specs))
             raise Unavailable(f"the model has no {ref.describe()} modality (it has {have})")
-        return hits[0]
+        return name
 
     def check(self, inputs: Sequence[Ref], target: Ref) -> tuple[list[str], str]:
         """Modality names of ``inputs`` and ``target``, or :class:`Unavailable` saying what is missing."""
@@ -125,57 +118,16 @@ class Predictor:
         if out not in self.model.output_modalities:
             raise Unavailable(f"{out} is not an output of the model (outputs: {self.model.output_modalities})")
         for n in [*names, out]:
-            if self.specs[n].kind != "pixels" and n not in self.tokenizers:
+            if not self.specs[n].is_pixels and n not in self.tokenizers:
                 raise Unavailable(f"no tokenizer for {n} in the model's tokenizers/ bundle")
         return names, out
-
-    # -- conditions and outputs -------------------------------------------------------------
-    def _sequence_ids(self, name: str, values: Sequence[Any]) -> list[list[int]]:
-        room = self.specs[name].num_tokens - 1  # the model holds at most num_tokens with [EOS]
-        return [row[:room] for row in self.tokenizers[name].tokenize(list(values))]
-
-    def condition(self, name: str, values: Sequence[Any]) -> ModalityBatch:
-        """A fully given condition (B = len(values)) from raw scene values."""
-        spec = self.specs[name]
-        if spec.kind == "pixels":
-            pixels = _stack([normalise_rgb(load_image(v, spec.image_size)) for v in values])
-            return full_condition(spec, torch.from_numpy(pixels))
-        if spec.kind == "sequence":
-            tensor, lengths = sequence_from_ids(self._sequence_ids(name, values))
-            return full_condition(spec, tensor, lengths)
-        return full_condition(spec, self.tokenizers[name].tokenize(_stack(values)).long())
-
-    def decode(self, name: str, mb: ModalityBatch) -> list[Any]:
-        """Generated ``name`` (B rows) → raw values.
-
-        A model's vocabulary may be larger than its tokenizer's: ids beyond the tokenizer's are
-        dropped from sequences and clamped to the last code in grids.
-        """
-        spec, tok = self.specs[name], self.tokenizers[name]
-        vocab = getattr(tok, "vocab_size", spec.vocab_size)
-        if spec.kind == "sequence":
-            rows = [mb.tensor[b][mb.input_keep[b] | mb.target_keep[b]].tolist() for b in range(mb.batch_size)]
-            return tok.detokenize(rows)  # the sequence tokenizer drops ids past its vocabulary
-        ids = mb.tensor.long().cpu().clamp(0, vocab - 1)
-        raw = tok.detokenize(ids, spec.grid) if spec.grid is not None else tok.detokenize(ids)
-        return list(np.asarray(raw))
 
     def reconstruct(self, target: Ref, values: Sequence[Any]) -> list[Any]:
         """The tokenizer's reconstruction of ground-truth ``values`` of ``target`` (the ceiling)."""
         name = self.resolve(target)
         if name not in self.tokenizers:
             raise Unavailable(f"no tokenizer for {name} in the model's tokenizers/ bundle")
-        spec, tok = self.specs[name], self.tokenizers[name]
-        out: list[Any] = []
-        for start in range(0, len(values), self.batch_size):
-            chunk = values[start : start + self.batch_size]
-            if spec.kind == "sequence":
-                out += tok.detokenize(self._sequence_ids(name, chunk))
-            else:
-                ids = tok.tokenize(_stack(chunk)).long()
-                raw = tok.detokenize(ids, spec.grid) if spec.grid is not None else tok.detokenize(ids)
-                out += list(np.asarray(raw))
-        return out
+        return self.pipeline.reconstruct(name, values, self.batch_size)
 
     # -- generation -------------------------------------------------------------------------
     def predict(self, scenes: Sequence[Mapping[str, Any]], inputs: Sequence[Ref], target: Ref,
@@ -184,8 +136,9 @@ class Predictor:
 
         ``settings`` go to :func:`~omnimask.generation.plan` (``preset`` and any Step field). A target
         that is not also an input of the model (a single-task specialist's) is decoded in one pass,
-        whatever ``num_steps`` says. The batch starting at scene i generates with seed ``seed + i``, so
-        results depend on the seed and the batch size only.
+        whatever ``num_steps`` says. Input sequences longer than the model holds are cut to fit. The
+        batch starting at scene i generates with seed ``seed + i``, so results depend on the seed and
+        the batch size only.
         """
         names, out = self.check(inputs, target)
         settings = dict(settings or {})
@@ -193,16 +146,16 @@ class Predictor:
         if key in self._cache:
             return self._cache[key]
         preset = settings.pop("preset", "fast")
-        if out not in self.model.input_modalities and self.specs[out].kind != "sequence":
+        if out not in self.model.input_modalities and not self.specs[out].is_sequence:
             settings["num_steps"] = 1  # it cannot read back a partly generated target: every token in one pass
-        the_plan = plan(names, [out], self.specs, preset=preset, **settings)
+        the_plan = self.pipeline.plan(names, [out], preset=preset, **settings)
         preds: list[Any] = []
         starts = range(0, len(scenes), self.batch_size)
         label = f"{'+'.join(names)} → {out}"
         for start in tqdm(starts, desc=label, disable=not self.progress, leave=False):
             chunk = scenes[start : start + self.batch_size]
-            conditions = {n: self.condition(n, [s[r.sample_key] for s in chunk]) for n, r in zip(names, inputs)}
-            result = self.sampler.generate(conditions, the_plan, seed=seed + start)
-            preds += self.decode(out, result.state[out])
+            raw = {n: [s[r.sample_key] for s in chunk] for n, r in zip(names, inputs)}
+            result = self.pipeline.generate(self.pipeline.conditions(raw, truncate=True), the_plan, seed=seed + start)
+            preds += self.pipeline.values(out, result.state[out])
         self._cache[key] = preds
         return preds

@@ -1,14 +1,7 @@
 """Conditions for generation from raw inputs, partial conditions (in-/out-painting), editing helpers.
 
-:func:`build_conditions` turns raw values into a generation state through the model's tokenizers
-(a modality → tokenizer mapping such as :func:`omnimask.tokenizers.bundle.load_tokenizers` returns):
-
-* ``pixels`` — an image file path, a PIL image or an (H, W, 3) uint8 array, resized to the
-  modality's size and normalised like the released models (ImageNet mean / std);
-* image-like tokens — the raw map (array, or an image path for RGB-like maps) through the tokenizer,
-  or ids directly as an int tensor / array of the right length;
-* sequences — a caption string, a box list, a metadata dict … through the modality's serialiser,
-  followed by ``[EOS]`` (a complete input, as in training).
+:class:`Conditioner` turns raw values into a generation state through the model's tokenizers
+(a modality → tokenizer mapping such as :func:`omnimask.tokenizers.bundle.load_tokenizers` returns).
 
 Partial conditions keep some tokens of a modality and let generation fill the rest:
 :func:`tokens_keep_from_pixels` reduces a pixel mask to tokens (a token is kept only when all its
@@ -30,9 +23,10 @@ from einops import reduce
 from PIL import Image
 
 from omnimask.batch import Batch, ModalityBatch
-from omnimask.data.synth_tokens import normalise_rgb
 from omnimask.generation.state import full_condition, sequence_from_ids
 from omnimask.modalities import ModalitySpec
+from omnimask.tokenizers.entries import Tokenizer
+from omnimask.tokenizers.pixels import normalise_rgb
 
 
 def load_image(value: str | Path | Image.Image | np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -54,56 +48,104 @@ def load_image(value: str | Path | Image.Image | np.ndarray, size: tuple[int, in
     return np.asarray(img)
 
 
-def pixels_condition(spec: ModalitySpec, image: Any) -> ModalityBatch:
-    """A ``pixels`` condition (B = 1) from an image path / PIL image / uint8 array."""
-    rgb = load_image(image, spec.image_size)
-    return full_condition(spec, torch.from_numpy(normalise_rgb(rgb))[None])
-
-
 def _ids(value: Any) -> torch.Tensor | None:
+    """A 1-D integer tensor / array / list as (N,) ids; None for anything else (a raw value)."""
     if isinstance(value, torch.Tensor) and not value.is_floating_point():
-        return value.long().reshape(1, -1)
+        return value.long().reshape(-1)
     if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer) and value.ndim == 1:
-        return torch.from_numpy(value).long()[None]
+        return torch.from_numpy(value).long()
     return None
 
 
-def raw_condition(spec: ModalitySpec, value: Any, tokenizer: Any | None) -> ModalityBatch:
-    """One modality's condition (B = 1) from a raw value (see the module docstring)."""
-    if spec.kind == "pixels":
-        return pixels_condition(spec, value)
-    if spec.kind == "sequence":
-        if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
-            rows = [list(value)]
-        else:
-            if tokenizer is None:
-                raise ValueError(f"{spec.name}: a raw value needs a tokenizer; pass tokenizers={{{spec.name!r}: ...}}")
-            # a bundle's SequenceTokenizer serialises structured values; a bare TextTokenizer encodes text
-            rows = tokenizer.tokenize([value]) if hasattr(tokenizer, "tokenize") else [tokenizer.encode(str(value))]
-        tensor, lengths = sequence_from_ids(rows)
-        if tensor.shape[1] > spec.num_tokens:
-            raise ValueError(f"{spec.name}: {tensor.shape[1]} tokens exceed the modality's {spec.num_tokens}")
+def _is_id_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, int) for v in value)
+
+
+class Conditioner:
+    """Raw values → fully given generation conditions through a model's tokenizers.
+
+    The one place where raw inputs become tokens for generation (the CLI, the demo, the evaluation and
+    the server all come through :class:`~omnimask.generation.pipeline.Pipeline`, which holds one):
+
+    * ``pixels`` — an image path, PIL image or (H, W, 3) uint8 array, resized to the modality's size and
+      normalised like the released models (ImageNet mean / std, :func:`omnimask.tokenizers.pixels.normalise_rgb`);
+    * grid and global tokens — the raw map / features through the tokenizer (an image path is read for
+      RGB-like maps), or ids directly as a 1-D integer tensor / array of the right length;
+    * sequences — a caption string, a box list, a metadata dict … through the modality's serialiser (or
+      a list of int ids), followed by ``[EOS]`` (a complete input, as in training). A sequence longer
+      than the modality's ``num_tokens`` (with ``[EOS]``) is an error, or cut to fit with ``truncate``.
+
+    Args:
+        specs: the model's modalities.
+        tokenizers: modality name → :class:`~omnimask.tokenizers.entries.Tokenizer` (a bundle).
+    """
+
+    def __init__(self, specs: Mapping[str, ModalitySpec], tokenizers: Mapping[str, Tokenizer] | None = None) -> None:
+        self.specs = dict(specs)
+        self.tokenizers = dict(tokenizers or {})
+
+    def _tokenizer(self, name: str, what: str) -> Tokenizer:
+        if name not in self.tokenizers:
+            raise ValueError(f"{name}: {what} needs a tokenizer; the model has none for it (tokenizers for "
+                             f"{sorted(self.tokenizers)}); give ids, or a model folder with tokenizers/")
+        return self.tokenizers[name]
+
+    def _pixels(self, spec: ModalitySpec, values: Sequence[Any]) -> ModalityBatch:
+        rgb = np.stack([normalise_rgb(load_image(v, spec.image_size)) for v in values])
+        return full_condition(spec, torch.from_numpy(rgb))
+
+    def _sequence(self, spec: ModalitySpec, values: Sequence[Any], truncate: bool) -> ModalityBatch:
+        raw = [i for i, v in enumerate(values) if not _is_id_list(v)]
+        rows: list[list[int]] = [list(v) if _is_id_list(v) else [] for v in values]
+        if raw:
+            tokenized = self._tokenizer(spec.name, "a raw value").tokenize([values[i] for i in raw])
+            for i, ids in zip(raw, tokenized):
+                rows[i] = list(ids)
+        room = spec.num_tokens - 1  # [EOS] takes the last slot
+        longest = max(len(r) for r in rows)
+        if longest > room and not truncate:
+            raise ValueError(f"{spec.name}: {longest + 1} tokens (with [EOS]) exceed the modality's {spec.num_tokens}; "
+                             "shorten the input")
+        tensor, lengths = sequence_from_ids([r[:room] for r in rows])
         return full_condition(spec, tensor, lengths)
-    ids = _ids(value)
-    if ids is None:
-        if tokenizer is None:
-            raise ValueError(f"{spec.name}: a raw map needs a tokenizer; pass tokenizers={{{spec.name!r}: ...}}")
-        raw = load_image(value) if isinstance(value, (str, Path, Image.Image)) else np.asarray(value)
-        ids = tokenizer.tokenize(raw[None]).long()
-    if ids.shape[1] != spec.num_tokens:
-        raise ValueError(f"{spec.name}: {ids.shape[1]} token ids, the modality has {spec.num_tokens}")
-    if int(ids.max()) >= spec.vocab_size or int(ids.min()) < 0:
-        raise ValueError(f"{spec.name}: token ids must lie in [0, {spec.vocab_size})")
-    return full_condition(spec, ids)
 
+    def _tokens(self, spec: ModalitySpec, values: Sequence[Any]) -> ModalityBatch:
+        given = [_ids(v) for v in values]
+        if all(g is not None for g in given):
+            ids = torch.stack(given)  # type: ignore[arg-type]
+        else:
+            raw = [load_image(v) if isinstance(v, (str, Path, Image.Image)) else np.asarray(v) for v in values]
+            ids = self._tokenizer(spec.name, "a raw map").tokenize(np.stack(raw))  # type: ignore[assignment]
+            ids = torch.as_tensor(ids).long()
+        if ids.shape[1] != spec.num_tokens:
+            raise ValueError(f"{spec.name}: {ids.shape[1]} token ids, the modality has {spec.num_tokens}")
+        if int(ids.max()) >= spec.vocab_size or int(ids.min()) < 0:
+            raise ValueError(f"{spec.name}: token ids must lie in [0, {spec.vocab_size})")
+        return full_condition(spec, ids)
 
-def build_conditions(raw: Mapping[str, Any], specs: Mapping[str, ModalitySpec],
-                     tokenizers: Mapping[str, Any] | None = None) -> Batch:
-    """A generation state (B = 1) from raw values keyed by modality name."""
-    unknown = [m for m in raw if m not in specs]
-    if unknown:
-        raise ValueError(f"unknown modalities {unknown}; the model knows {sorted(specs)}")
-    return {m: raw_condition(specs[m], v, (tokenizers or {}).get(m)) for m, v in raw.items()}
+    def condition(self, name: str, values: Sequence[Any], *, truncate: bool = False) -> ModalityBatch:
+        """One modality given for a batch: B = ``len(values)`` raw values (see the class docstring)."""
+        if name not in self.specs:
+            raise ValueError(f"unknown modality {name!r}; the model knows {sorted(self.specs)}")
+        if not values:
+            raise ValueError(f"{name}: no values")
+        spec = self.specs[name]
+        if spec.is_pixels:
+            return self._pixels(spec, values)
+        if spec.is_sequence:
+            return self._sequence(spec, values, truncate)
+        return self._tokens(spec, values)
+
+    def batch(self, raw: Mapping[str, Sequence[Any]], *, truncate: bool = False) -> Batch:
+        """A generation state of B samples: modality name → B raw values (the same B for all)."""
+        sizes = {len(v) for v in raw.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"every modality needs the same number of values, got {sorted(sizes)}")
+        return {m: self.condition(m, v, truncate=truncate) for m, v in raw.items()}
+
+    def __call__(self, raw: Mapping[str, Any], *, truncate: bool = False) -> Batch:
+        """A generation state of one sample (B = 1): modality name → one raw value."""
+        return self.batch({m: [v] for m, v in raw.items()}, truncate=truncate)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,41 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from omnimask.generation.guidance import Guidance
 from omnimask.generation.schedules import guidance_schedule, temperature_schedule, token_schedule
+from omnimask.generation.strategies import AUTOREGRESSIVE, STRATEGIES, Iteration, Scheme
 from omnimask.modalities import ModalitySpec
-
-Scheme = Literal["maskgit", "roar", "autoregressive"]
-SCHEMES: tuple[str, ...] = ("maskgit", "roar", "autoregressive")
-
-
-@dataclasses.dataclass(frozen=True)
-class Iteration:
-    """One model call of a plan.
-
-    Attributes:
-        index: position in the whole plan (iteration i draws its randomness from ``seed + i``).
-        step: index of the :class:`Step` (target) it belongs to.
-        target: the modality being generated.
-        scheme: ``maskgit``, ``roar`` or ``autoregressive``.
-        num_select: tokens to commit (None for autoregressive).
-        last: last iteration of its target (it commits whatever is still undecoded).
-        temperature, top_k, top_p: sampling settings.
-        guidance: None, or how to combine guided passes.
-    """
-
-    index: int
-    step: int
-    target: str
-    scheme: Scheme
-    num_select: int | None
-    last: bool
-    temperature: float
-    top_k: float
-    top_p: float
-    guidance: Guidance | None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -103,8 +74,8 @@ class Step:
                     f"{self.target}: {len(self.guidance_scale)} guidance weights for "
                     f"{len(self.guidance_conditions)} guidance conditions {list(self.guidance_conditions)}"
                 )
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"{self.target}: unknown scheme {self.scheme!r}; use one of {SCHEMES}")
+        if self.scheme not in STRATEGIES:
+            raise ValueError(f"{self.target}: unknown scheme {self.scheme!r}; use one of {tuple(STRATEGIES)}")
         if self.num_steps < 1:
             raise ValueError(f"{self.target}: num_steps must be >= 1, got {self.num_steps}")
         if self.top_p < 0 or self.top_p > 1 or self.top_k < 0:
@@ -124,7 +95,7 @@ class Step:
     def iterations(self, total: int, start: int = 0, step: int = 0) -> list[Iteration]:
         """Expand into iterations for ``total`` tokens to decode (image-like; ignored for sequences)."""
         common = {"step": step, "target": self.target, "scheme": self.scheme, "top_k": self.top_k, "top_p": self.top_p}
-        if self.scheme == "autoregressive":
+        if self.scheme == AUTOREGRESSIVE:
             temperature = temperature_schedule(self.temperature_schedule, self.temperature, [1])[0]
             scale = guidance_schedule(self.guidance_schedule, self.guidance_scale, 1)[0]
             return [Iteration(index=start, num_select=None, last=True, temperature=temperature,
@@ -174,7 +145,7 @@ class Plan:
         out: list[Iteration] = []
         for i, step in enumerate(self.steps):
             total = (totals or {}).get(step.target, step.num_tokens)
-            if total is None and step.scheme != "autoregressive":
+            if total is None and step.scheme != AUTOREGRESSIVE:
                 raise ValueError(f"{step.target}: how many tokens to decode? set Step.num_tokens or pass totals")
             out.extend(step.iterations(int(total or 0), start=len(out), step=i))
         return out
@@ -236,7 +207,7 @@ def plan(
     unknown = [m for m in [*conditions, *targets] if m not in specs]
     if unknown:
         raise ValueError(f"unknown modalities {unknown}; the model knows {sorted(specs)}")
-    table = PRESETS["quality+pixels" if preset == "quality" and any(specs[c].kind == "pixels" for c in conditions)
+    table = PRESETS["quality+pixels" if preset == "quality" and any(specs[c].is_pixels for c in conditions)
                     else preset]
     grow = PRESET_GROW[preset] if grow_conditioning is None else grow_conditioning
     per_target = dict(per_target or {})

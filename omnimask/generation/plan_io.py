@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from omnimask.generation.plan import Plan, Step
+from omnimask.generation.strategies import AUTOREGRESSIVE
 
 #: Keys of the released settings / builder arguments, in the release's order.
 RELEASED_KEYS = (
@@ -137,7 +138,7 @@ def plan_from_released_settings(settings: Mapping[str, Any], conditions: Sequenc
             "guidance_conditions": guidance_conditions, "top_k": top_k, "top_p": top_p,
             "num_tokens": column["tokens_per_target"][i],
         }
-        if scheme != "autoregressive":
+        if scheme != AUTOREGRESSIVE:
             fields["num_steps"] = column["decoding_steps"][i]
             fields["token_schedule"] = column["token_decoding_schedules"][i] or "linear"
         steps.append(Step(**fields))
@@ -185,7 +186,7 @@ def plan_from_schedule(schedule: Sequence[Mapping[str, Any]], conditions: Sequen
         temps = tuple(float(e["temperature"]) for e in group)
         fields: dict[str, Any] = {"target": target, "scheme": scheme, "temperature": temps[0],
                                   "top_k": top_k, "top_p": top_p, **guidance}
-        if scheme == "autoregressive":
+        if scheme == AUTOREGRESSIVE:
             if len(group) != 1:
                 raise ValueError(f"{target}: an autoregressive target is one schedule entry, got {len(group)}")
         else:

@@ -26,8 +26,9 @@ from PIL import Image
 
 from omnimask import viz
 from omnimask.batch import Batch, ModalityBatch
-from omnimask.data.synth_tokens import IMAGENET_MEAN, IMAGENET_STD
 from omnimask.modalities import ModalitySpec
+from omnimask.tokenizers.entries import SequenceTokenizer, Tokenizer
+from omnimask.tokenizers.pixels import denormalise_rgb
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,36 +63,31 @@ def colorize(raw: Any) -> np.ndarray:
     raise ValueError(f"cannot picture a raw map of shape {arr.shape} and dtype {arr.dtype}")
 
 
-def _pixels(mb: ModalityBatch, b: int) -> np.ndarray:
-    rgb = mb.tensor[b].float().cpu().numpy() * IMAGENET_STD + IMAGENET_MEAN
-    return (np.clip(rgb.transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def decode_modality(name: str, mb: ModalityBatch, spec: ModalitySpec, tokenizer: Any | None,
+def decode_modality(name: str, mb: ModalityBatch, spec: ModalitySpec, tokenizer: Tokenizer | None,
                     sample: int = 0) -> Decoded:
     """The raw form of one modality of sample ``sample``."""
-    if spec.kind == "pixels":
-        return Decoded(name, picture=_pixels(mb, sample))
-    if spec.kind == "sequence":
+    if spec.is_pixels:
+        return Decoded(name, picture=denormalise_rgb(mb.tensor[sample].float().cpu().numpy()))
+    if spec.is_sequence:
         ids = mb.tensor[sample][mb.input_keep[sample] | mb.target_keep[sample]].tolist()
         if tokenizer is None:
             return Decoded(name, text=" ".join(map(str, ids)), value=ids)
-        text = tokenizer.decode_text(ids) if hasattr(tokenizer, "decode_text") else str(ids)
-        value = tokenizer.detokenize([ids])[0] if hasattr(tokenizer, "detokenize") else text
-        return Decoded(name, text=text, value=value)
+        if not isinstance(tokenizer, SequenceTokenizer):
+            raise TypeError(f"{name}: a sequence modality decodes through a SequenceTokenizer, got {type(tokenizer)}")
+        return Decoded(name, text=tokenizer.decode_text(ids), value=tokenizer.detokenize([ids])[0])
     ids = mb.tensor[sample : sample + 1].long()
     if tokenizer is None:
         if spec.grid is None:
             return Decoded(name, text=" ".join(map(str, ids[0].tolist())))
         return Decoded(name, picture=colorize(ids.reshape(spec.grid).numpy() % 256))
-    raw = tokenizer.detokenize(ids)
+    raw = tokenizer.detokenize(ids, spec.grid)
     raw = raw[0] if isinstance(raw, (np.ndarray, torch.Tensor, list)) else raw
     if spec.grid is None:  # global tokens: a vector or whatever the tokenizer returns
         return Decoded(name, text=np.array2string(np.asarray(raw), precision=3, threshold=24), value=raw)
     return Decoded(name, picture=colorize(raw), value=raw)
 
 
-def decode_state(state: Batch, specs: Mapping[str, ModalitySpec], tokenizers: Mapping[str, Any],
+def decode_state(state: Batch, specs: Mapping[str, ModalitySpec], tokenizers: Mapping[str, Tokenizer],
                  modalities: Sequence[str] | None = None, sample: int = 0) -> dict[str, Decoded]:
     """Raw forms of ``modalities`` (default: all) of one sample of a state."""
     names = list(modalities) if modalities is not None else list(state)

@@ -1,7 +1,7 @@
 """The sampler: run a :class:`~omnimask.generation.plan.Plan` on a model, from conditions to outputs.
 
-``Sampler(model).generate(conditions, plan, seed)`` (conditions tokenized, or raw values with the
-sampler's ``tokenizers``) sets up every target that the conditions do
+``Sampler(model).generate(conditions, plan, seed)`` (conditions tokenized: raw values become tokens
+in :class:`~omnimask.generation.pipeline.Pipeline`) sets up every target that the conditions do
 not already hold (an empty target, README §8.2; a target given with some tokens kept is completed
 around them — in-painting), then runs each plan iteration with its strategy and guidance, and
 returns the final state with a record per iteration. :meth:`Sampler.iterate` yields the state
@@ -33,20 +33,12 @@ import torch
 from tqdm.auto import tqdm
 
 from omnimask.batch import Batch, ModalityBatch, batch_size, batch_to
-from omnimask.generation.conditions import build_conditions
 from omnimask.generation.guidance import Logits
 from omnimask.generation.plan import Iteration, Plan
 from omnimask.generation.predictor import ModelRunner
 from omnimask.generation.state import empty_target
-from omnimask.generation.strategies import STRATEGIES, StepContext, StepRecord
+from omnimask.generation.strategies import STRATEGIES, StepContext, StepRecord, schemes_for
 from omnimask.model import FourM
-
-#: Schemes allowed per modality kind.
-SCHEMES_BY_KIND = {
-    "image_tokens": ("maskgit", "roar"),
-    "global_tokens": ("maskgit", "roar"),
-    "sequence": ("autoregressive",),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,14 +81,11 @@ class Sampler:
         quirks: reference-compatibility switches.
         progress: show a progress bar over iterations.
         diagnostics: record candidate tokens and argmax margins in every :class:`StepRecord`.
-        tokenizers: modality -> tokenizer, so that conditions may be given raw (an image path, a
-            caption string, a box list …; see :mod:`omnimask.generation.conditions`).
     """
 
     def __init__(self, model: FourM, *, fast: bool = True, quirks: Quirks = Quirks(), progress: bool = False,
-                 diagnostics: bool = False, tokenizers: Mapping[str, Any] | None = None) -> None:
+                 diagnostics: bool = False) -> None:
         self.model = model.eval()
-        self.tokenizers = dict(tokenizers or {})
         self.runner = ModelRunner(model, batch_views=fast, kv_cache=fast)
         self.quirks = quirks
         self.progress = progress
@@ -109,7 +98,8 @@ class Sampler:
     def prepare(self, conditions: Mapping[str, Any], plan: Plan) -> Batch:
         """The initial state: ``conditions`` plus an empty target for every plan target they lack.
 
-        A condition is a :class:`~omnimask.batch.ModalityBatch` or a raw value (tokenized here).
+        A condition is a :class:`~omnimask.batch.ModalityBatch` (raw values go through
+        :class:`~omnimask.generation.pipeline.Pipeline` or :class:`~omnimask.generation.conditions.Conditioner`).
         """
         if not conditions:
             raise ValueError("generation needs at least one condition (or a partially given target)")
@@ -117,18 +107,19 @@ class Sampler:
         unknown = [m for m in conditions if m not in specs]
         if unknown:
             raise ValueError(f"conditions {unknown} are not modalities of this model ({sorted(specs)})")
-        raw = {m: v for m, v in conditions.items() if not isinstance(v, ModalityBatch)}
-        state = {m: v for m, v in conditions.items() if isinstance(v, ModalityBatch)}
-        state.update(build_conditions(raw, specs, self.tokenizers))
-        state = batch_to({m: state[m] for m in conditions}, self.device)
+        raw = [m for m, v in conditions.items() if not isinstance(v, ModalityBatch)]
+        if raw:
+            raise TypeError(f"conditions {raw} are raw values; tokenize them first (Pipeline.conditions or "
+                            "Conditioner), the sampler takes ModalityBatch conditions")
+        state = batch_to(dict(conditions), self.device)
         b = batch_size(state)
         for step in plan.steps:
             if step.target not in self.model.output_modalities:
                 raise ValueError(f"{step.target!r} cannot be generated; outputs: {self.model.output_modalities}")
-            kind = specs[step.target].kind
-            if step.scheme not in SCHEMES_BY_KIND[kind]:
-                raise ValueError(f"{step.target}: scheme {step.scheme!r} does not fit a {kind} target; "
-                                 f"use one of {SCHEMES_BY_KIND[kind]}")
+            spec = specs[step.target]
+            if step.scheme not in schemes_for(spec):
+                raise ValueError(f"{step.target}: scheme {step.scheme!r} does not fit a {spec.kind} target; "
+                                 f"use one of {schemes_for(spec)}")
             if step.target not in state:
                 state[step.target] = empty_target(specs[step.target], b, step.num_tokens, self.device)
         return state

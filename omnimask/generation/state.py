@@ -23,14 +23,12 @@ from collections.abc import Sequence
 
 import torch
 
-from omnimask.batch import Batch, ModalityBatch, batch_size
-from omnimask.masking.special_tokens import EOS_ID, PAD_ID, is_sentinel, sentinel_id
+from omnimask.batch import Batch, ModalityBatch
 from omnimask.modalities import ModalitySpec
+from omnimask.tokenizers.text.special import EOS_ID, PAD_ID, is_sentinel, sentinel_id
 
 S1 = sentinel_id(1)
 S2 = sentinel_id(2)
-#: Kinds whose positions are a fixed grid of tokens or patches (everything but sequences).
-GRID_KINDS = ("image_tokens", "global_tokens", "pixels", "embedding_sequence")
 
 
 def empty_target(spec: ModalitySpec, batch: int, num_tokens: int | None = None,
@@ -40,14 +38,14 @@ def empty_target(spec: ModalitySpec, batch: int, num_tokens: int | None = None,
     ``num_tokens`` is the sequence placeholder length including its input position 0 (the
     release's ``tokens_per_target``; default ``spec.num_tokens``). Grids always use ``spec.num_tokens``.
     """
-    if spec.kind in ("image_tokens", "global_tokens"):
+    if spec.predictable and spec.positional:
         n = spec.num_tokens
         return ModalityBatch(
             torch.zeros(batch, n, dtype=torch.long, device=device),
             torch.zeros(batch, n, dtype=torch.bool, device=device),
             torch.ones(batch, n, dtype=torch.bool, device=device),
         )
-    if spec.kind == "sequence":
+    if spec.is_sequence:
         n = num_tokens or spec.num_tokens
         if n < 3:
             raise ValueError(f"{spec.name}: a sequence placeholder needs at least 3 slots, got {n}")
@@ -74,7 +72,7 @@ def full_condition(spec: ModalitySpec, tensor: torch.Tensor, lengths: torch.Tens
             default: up to and including the first ``[EOS]`` of each row, else the whole row.
     """
     b = tensor.shape[0]
-    if spec.kind == "sequence":
+    if spec.is_sequence:
         ids = tensor.long()
         length = ids.shape[1]
         if lengths is None:
@@ -119,7 +117,7 @@ def emptied(mb: ModalityBatch, spec: ModalitySpec) -> ModalityBatch:
     Image-like: no inputs (values kept). Sequence: ``[S_1] [S_1] 0 … 0 [S_2]`` with only position 0
     an input, as the release empties it (so its ``[S_1]`` remains an encoder token).
     """
-    if spec.kind == "sequence":
+    if spec.is_sequence:
         return _empty_sequence(mb.batch_size, mb.num_positions, mb.tensor.device)
     none = torch.zeros_like(mb.input_keep)
     return ModalityBatch(mb.tensor, none, none)
@@ -223,8 +221,3 @@ def with_modality(state: Batch, name: str, mb: ModalityBatch) -> Batch:
     out = dict(state)
     out[name] = mb
     return out
-
-
-def state_batch_size(state: Batch) -> int:
-    """The batch size B shared by all modalities of the state."""
-    return batch_size(state)

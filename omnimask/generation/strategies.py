@@ -26,11 +26,40 @@ from collections.abc import Callable, Mapping
 import torch
 
 from omnimask.batch import Batch
-from omnimask.generation.guidance import Logits
-from omnimask.generation.plan import Iteration
+from omnimask.generation.guidance import Guidance, Logits
 from omnimask.generation.sampling import argmax_margin, sample
 from omnimask.generation.state import commit, merge_generated, pending, with_modality
 from omnimask.modalities import ModalitySpec
+
+#: A decoding scheme: a key of :data:`STRATEGIES`.
+Scheme = str
+
+
+@dataclasses.dataclass(frozen=True)
+class Iteration:
+    """One model call of a plan.
+
+    Attributes:
+        index: position in the whole plan (iteration i draws its randomness from ``seed + i``).
+        step: index of the :class:`Step` (target) it belongs to.
+        target: the modality being generated.
+        scheme: the decoding scheme (a key of :data:`STRATEGIES`).
+        num_select: tokens to commit (None for autoregressive).
+        last: last iteration of its target (it commits whatever is still undecoded).
+        temperature, top_k, top_p: sampling settings.
+        guidance: None, or how to combine guided passes.
+    """
+
+    index: int
+    step: int
+    target: str
+    scheme: Scheme
+    num_select: int | None
+    last: bool
+    temperature: float
+    top_k: float
+    top_p: float
+    guidance: Guidance | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,9 +199,16 @@ def autoregressive_step(logits: Logits, state: Batch, it: Iteration, ctx: StepCo
     return StepResult(with_modality(state, it.target, merged), record)
 
 
-#: Scheme name -> strategy.
-STRATEGIES: dict[str, Strategy] = {
+#: The scheme of sequence targets: slot by slot in one iteration, with no token schedule.
+AUTOREGRESSIVE: Scheme = "autoregressive"
+#: Scheme name -> strategy; the schemes other than :data:`AUTOREGRESSIVE` fill token grids.
+STRATEGIES: dict[Scheme, Strategy] = {
     "maskgit": maskgit_step,
     "roar": roar_step,
-    "autoregressive": autoregressive_step,
+    AUTOREGRESSIVE: autoregressive_step,
 }
+
+
+def schemes_for(spec: ModalitySpec) -> tuple[Scheme, ...]:
+    """The schemes that can generate ``spec``: autoregression for sequences, the others for the rest."""
+    return tuple(s for s in STRATEGIES if (s == AUTOREGRESSIVE) == spec.is_sequence)

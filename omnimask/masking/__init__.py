@@ -17,7 +17,7 @@ from omnimask.masking.budgets import Budgets, dirichlet_split, draw_budgets
 from omnimask.masking.collate import collate
 from omnimask.masking.image import position_masks
 from omnimask.masking.masked import MaskedModality
-from omnimask.masking.masker import Masker, MaskingConfig, mask_sample
+from omnimask.masking.masker import Masker, MaskingConfig, WholeInputs, mask_sample
 from omnimask.masking.metadata import is_chunked, prepare_chunks, split_chunks
 from omnimask.masking.mixture import (
     KEEP_SCHEMES,
@@ -43,7 +43,7 @@ from omnimask.masking.sequence import (
     span_mask,
     unpack_sequence,
 )
-from omnimask.masking.special_tokens import (
+from omnimask.tokenizers.text.special import (
     EOS_ID,
     MAX_SENTINEL,
     NUM_SENTINELS,
@@ -75,6 +75,7 @@ __all__ = [
     "Masker",
     "MaskingConfig",
     "ModalityAlphas",
+    "WholeInputs",
     "all2all",
     "collate",
     "combine_mixtures",

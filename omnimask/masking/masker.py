@@ -31,7 +31,7 @@ from omnimask.masking.budgets import Budgets, draw_budgets
 from omnimask.masking.image import position_masks
 from omnimask.masking.masked import MaskedModality
 from omnimask.masking.metadata import chunk_units, is_chunked
-from omnimask.masking.mixture import AlphaMixture, load_alpha_mixture
+from omnimask.masking.mixture import AlphaMixture, all2all, load_alpha_mixture
 from omnimask.masking.sequence import layout_ids, mask_units, token_units
 from omnimask.modalities import ModalitySpec
 
@@ -174,9 +174,9 @@ class Masker:
         if unknown:
             raise ConfigError(f"masking.max_tokens names unknown modalities {unknown}; known: {list(self.names)}")
         for name, spec in self.specs.items():
-            if name in cfg.max_tokens and spec.kind != "sequence":
+            if name in cfg.max_tokens and not spec.is_sequence:
                 raise ConfigError(f"masking.max_tokens.{name}: only sequence modalities take a max_tokens override")
-            if spec.kind != "sequence" and set(mixture.modalities[name].keep) != {"random"}:
+            if not spec.is_sequence and set(mixture.modalities[name].keep) != {"random"}:
                 raise ConfigError(f"mixture entry {name!r}: keep schemes apply to sequence modalities only")
         self.mixture = mixture
         self.max_tokens = [cfg.max_tokens.get(n, s.num_tokens) for n, s in self.specs.items()]
@@ -187,8 +187,8 @@ class Masker:
         self.keep = [mixture.modalities[n].keep for n in self.names]
         self.cum_weights = np.cumsum(mixture.weights()).tolist()
         self.can_target = [s.is_discrete for s in self.specs.values()]
-        self.positional = [s.kind != "sequence" for s in self.specs.values()]
-        self._fixed_capacity = all(s.kind != "embedding_sequence" for s in self.specs.values())
+        self.positional = [s.positional for s in self.specs.values()]
+        self._fixed_capacity = not any(s.is_vectors for s in self.specs.values())
         self._target_capacity = [c if t else 0 for c, t in zip(self.max_tokens, self.can_target)]
         # Per modality, what every call needs (looked up once here instead of per sample).
         self._plan = [
@@ -204,7 +204,7 @@ class Masker:
         for j, (name, spec) in enumerate(self.specs.items()):
             if name not in sample:
                 continue
-            if spec.kind == "embedding_sequence":
+            if spec.is_vectors:
                 cap[j] = _embedding_rows(spec, sample[name]).shape[0]
             else:
                 cap[j] = self.max_tokens[j]
@@ -239,6 +239,24 @@ class Masker:
             if name in sample:
                 out[name] = mask_fn(spec, sample[name], inputs[j], targets[j], max_tokens, keep[k], rng, decay)
         return out
+
+
+class WholeInputs(Masker):
+    """Every token of every modality a sample has is an input, none is a target.
+
+    What a task head reads (:class:`omnimask.model.heads.TaskModel`): the encoder sees whole inputs,
+    the loss comes from labels instead of masked tokens. Same call and output as :class:`Masker`.
+    """
+
+    def __init__(self, specs: Mapping[str, ModalitySpec]) -> None:
+        names = list(specs)
+        total = sum(s.num_tokens for s in specs.values())
+        super().__init__(specs, MaskingConfig(num_input_tokens=total, num_target_tokens=0,
+                                              mixture=all2all(1.0, names, input_only=names)))
+
+    def draw_budgets(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Budgets:
+        cap, _ = self._capacity(sample)
+        return Budgets(0, sum(cap), 0, list(cap), [0] * len(cap))
 
 
 def mask_sample(

@@ -12,7 +12,7 @@ from collections.abc import Container, Sequence
 
 import numpy as np
 
-from omnimask.masking.special_tokens import EOS_ID
+from omnimask.tokenizers.text.special import EOS_ID
 
 
 def is_chunked(raw: object) -> bool:

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from omnimask.masking.masked import MaskedModality
-from omnimask.masking.special_tokens import EOS_ID, MAX_SENTINEL, NUM_SENTINELS, PAD_ID, SENTINEL_BASE, is_sentinel
+from omnimask.tokenizers.text.special import EOS_ID, MAX_SENTINEL, NUM_SENTINELS, PAD_ID, SENTINEL_BASE, is_sentinel
 
 _SENTINEL_END = SENTINEL_BASE + NUM_SENTINELS
 _SENTINEL_IDS = frozenset(range(SENTINEL_BASE, _SENTINEL_END))

@@ -3,41 +3,72 @@
 The resolved :class:`ModelConfig` is written both as ``config.json`` and into the safetensors header
 (``__metadata__["omnimask_config"]``, JSON), so the weights file alone also rebuilds the model.
 Writes go to a temporary name and are renamed into place; loading is strict (every key must match).
+
+A fine-tuned :class:`~omnimask.model.heads.TaskModel` is saved the same way (its config holds
+``model`` and ``head``). A model trained with LoRA adapters is saved unmerged (so a resumed run
+continues exactly); its header records the adapters' scaling, and loading merges them
+(:func:`merge_lora`): what comes back is a plain model whose outputs equal the adapted one's.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from omnimask.config import from_dict, save_config, to_dict
+from omnimask.files import CONFIG_NAME, WEIGHTS_NAME, write_safetensors
 from omnimask.model.config import ModelConfig
 from omnimask.model.fourm import FourM
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
+if TYPE_CHECKING:
+    from omnimask.model.heads import TaskModel
+
 METADATA_KEY = "omnimask_config"
+#: Header field of a checkpoint saved with LoRA adapters: their scaling (alpha / rank), as a string.
+LORA_KEY = "omnimask_lora_scaling"
+#: Names peft gives the pieces of an adapted linear layer.
+LORA_BASE, LORA_A, LORA_B = ".base_layer.", ".lora_A.default.", ".lora_B.default."
 
 
-def save_pretrained(model: FourM, directory: str | Path) -> Path:
+def merge_lora(state: dict[str, torch.Tensor], scaling: float) -> dict[str, torch.Tensor]:
+    """A state dict with every LoRA-adapted linear merged back into a plain one: W = W0 + s · B A.
+
+    ``P.base_layer.weight`` (out, in), ``P.lora_A.default.weight`` (r, in) and ``P.lora_B.default.weight``
+    (out, r) become ``P.weight``; ``P.base_layer.bias`` becomes ``P.bias``; other keys are unchanged.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if LORA_A in key or LORA_B in key:
+            continue
+        if LORA_BASE in key:
+            prefix, _, leaf = key.partition(LORA_BASE)
+            if leaf == "weight":
+                a, b = state[f"{prefix}{LORA_A}weight"], state[f"{prefix}{LORA_B}weight"]
+                value = (value.float() + scaling * (b.float() @ a.float())).to(value.dtype)
+            key = f"{prefix}.{leaf}"
+        out[key] = value
+    return out
+
+
+def save_pretrained(model: FourM | TaskModel, directory: str | Path) -> Path:
     """Write ``directory/model.safetensors`` and ``directory/config.json``; returns the directory."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", METADATA_KEY: json.dumps(to_dict(model.config))}
-    tmp = directory / (WEIGHTS_NAME + ".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(directory / WEIGHTS_NAME)
+    scaling = getattr(model, "lora_scaling", None)
+    if scaling is not None:
+        metadata[LORA_KEY] = repr(float(scaling))
+    write_safetensors(directory / WEIGHTS_NAME, model.state_dict(), metadata)
     save_config(model.config, directory / CONFIG_NAME)
     return directory
 
 
-def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") -> FourM:
-    """Rebuild a FourM from a directory written by :func:`save_pretrained` or its weights file."""
+def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") -> FourM | TaskModel:
+    """Rebuild a FourM (or a TaskModel) from a directory written by :func:`save_pretrained` or its weights
+    file; LoRA adapters are merged."""
     path = Path(path)
     weights = path / WEIGHTS_NAME if path.is_dir() else path
     if not weights.is_file():
@@ -55,6 +86,14 @@ def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{weights} carries no omnimask config (no {CONFIG_NAME} beside it, no '{METADATA_KEY}' metadata); "
             "for released 4M checkpoints use omnimask.compat.load_fm"
         )
-    model = FourM(from_dict(ModelConfig, raw))
+    if LORA_KEY in meta:
+        state = merge_lora(state, float(meta[LORA_KEY]))
+    model: FourM | TaskModel
+    if "head" in raw:
+        from omnimask.model.heads import TaskModel, TaskModelConfig
+
+        model = TaskModel(from_dict(TaskModelConfig, raw))
+    else:
+        model = FourM(from_dict(ModelConfig, raw))
     model.load_state_dict(state, strict=True)
     return model.to(map_location)

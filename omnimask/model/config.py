@@ -4,8 +4,9 @@ The architecture comes from a size table (:data:`SIZES`: tiny, S, B, L, XL; head
 explicit values with ``size=None``. Modalities come from a named registry set
 (:mod:`omnimask.modalities`) plus per-modality overrides — field changes for a known modality
 (e.g. a reduced vocabulary) or a complete spec for a new one — so that the written ``config.json``
-describes the whole model. Every bad value raises :class:`~omnimask.config.ConfigError` saying
-what to change.
+describes the whole model. The block hyper-parameters are one nested
+:class:`~omnimask.nn.BlockOptions` (``block``; defaults :data:`RELEASED_BLOCK`). Every bad value
+raises :class:`~omnimask.config.ConfigError` saying what to change.
 
 Loss denominator (4M's ``loss_type='mod'`` averages the per-modality mean cross-entropies):
 
@@ -13,16 +14,20 @@ Loss denominator (4M's ``loss_type='mod'`` averages the per-modality mean cross-
   in the batch. A modality that happens to receive no targets then does not dilute the loss.
 * ``"all_present"``: the released reference — every output modality present in the batch counts,
   with loss 0 when it has no targets.
+
+Older ``config.json`` files (written before ``block`` was nested) hold the block fields flat on the
+model; :meth:`ModelConfig.upgrade_dict` moves them under ``block`` when such a file is read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from omnimask.config import ConfigError
+from omnimask.config import ConfigError, to_dict
 from omnimask.modalities import KINDS, ModalitySet, ModalitySpec, get_modality_set
-from omnimask.nn.mlp import ACTIVATIONS
+from omnimask.nn import BlockOptions
 
 #: Architecture per size name: width, encoder / decoder depth, heads (head dim 64 everywhere).
 SIZES: dict[str, dict[str, int]] = {
@@ -33,10 +38,15 @@ SIZES: dict[str, dict[str, int]] = {
     "XL": {"dim": 2048, "encoder_depth": 24, "decoder_depth": 24, "num_heads": 32},
 }
 _ARCH_FIELDS = ("dim", "encoder_depth", "decoder_depth", "num_heads")
-#: Kinds that can be predicted (have a decoder adapter and an output head).
-OUTPUT_KINDS = ("image_tokens", "sequence", "global_tokens")
 
 LossDenominator = Literal["with_targets", "all_present"]
+
+#: The block of the released 4M models (SwiGLU, no biases): the default of :attr:`ModelConfig.block`.
+RELEASED_BLOCK = BlockOptions(
+    gated_mlp=True, act="silu", qkv_bias=False, proj_bias=False, mlp_bias=False, norm_bias=False
+)
+#: The :class:`BlockOptions` fields (flat on the model in config files written before ``block`` was nested).
+BLOCK_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(BlockOptions))
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -47,8 +57,8 @@ class ModelConfig:
         size: row of :data:`SIZES`, or None for a custom shape given by the four fields below.
         dim / encoder_depth / decoder_depth / num_heads: None = take it from ``size``; an explicit
             value must agree with ``size`` (set ``size=None`` for a custom shape).
-        mlp_ratio, gated_mlp, act, qkv_bias, proj_bias, mlp_bias, norm_bias, qk_norm, norm_eps:
-            block hyper-parameters (see :class:`omnimask.nn.BlockOptions`).
+        block: hyper-parameters of every encoder and decoder block and of the final norms
+            (:class:`omnimask.nn.BlockOptions`; default :data:`RELEASED_BLOCK`).
         tie_output: a modality that is also an input predicts with its encoder token embedding as
             output matrix instead of an own ``to_logits`` head.
         drop_path: stochastic-depth rate of the last block (linearly increasing from 0).
@@ -65,15 +75,7 @@ class ModelConfig:
     encoder_depth: int | None = None
     decoder_depth: int | None = None
     num_heads: int | None = None
-    mlp_ratio: float = 4.0
-    gated_mlp: bool = True
-    act: str = "silu"
-    qkv_bias: bool = False
-    proj_bias: bool = False
-    mlp_bias: bool = False
-    norm_bias: bool = False
-    qk_norm: bool = False
-    norm_eps: float = 1e-6
+    block: BlockOptions = RELEASED_BLOCK
     tie_output: bool = False
     drop_path: float = 0.0
     modality_set: str | None = "4m7"
@@ -85,6 +87,22 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.validate()
+
+    @staticmethod
+    def upgrade_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+        """The dict form of a config in the current layout (:func:`omnimask.config.from_dict` calls it).
+
+        Upgrade step for files written before ``block`` was nested: block fields found flat on the
+        model move under ``block``. A partial ``block`` is completed from :data:`RELEASED_BLOCK`
+        (not from the plain-ViT defaults of :class:`BlockOptions`).
+        """
+        out = {k: v for k, v in data.items() if k not in BLOCK_FIELDS}
+        flat = {k: v for k, v in data.items() if k in BLOCK_FIELDS}
+        block = data.get("block", {})
+        if flat or isinstance(block, Mapping):
+            given = to_dict(block) if isinstance(block, BlockOptions) else dict(block)
+            out["block"] = {**to_dict(RELEASED_BLOCK), **given, **flat}
+        return out
 
     # -- architecture -------------------------------------------------------------------------
     def _arch(self) -> dict[str, int | None]:
@@ -121,14 +139,8 @@ class ModelConfig:
             raise ConfigError(f"model.dim={dim} must be divisible by model.num_heads={heads}")
         if dim % 4:
             raise ConfigError(f"model.dim={dim} must be a multiple of 4 (2-D sin-cos position embeddings)")
-        if not self.mlp_ratio > 0:
-            raise ConfigError(f"model.mlp_ratio must be positive, got {self.mlp_ratio}")
-        if self.act.lower() not in ACTIVATIONS:
-            raise ConfigError(f"model.act: unknown activation {self.act!r}; choose one of {sorted(ACTIVATIONS)}")
         if not 0.0 <= self.drop_path < 1.0:
             raise ConfigError(f"model.drop_path must be in [0, 1), got {self.drop_path}")
-        if not self.norm_eps > 0:
-            raise ConfigError(f"model.norm_eps must be positive, got {self.norm_eps}")
         if self.loss_denominator not in ("with_targets", "all_present"):
             raise ConfigError(
                 f"model.loss_denominator: {self.loss_denominator!r} is not 'with_targets' or 'all_present'"
@@ -160,9 +172,10 @@ class ModelConfig:
                 raise ConfigError(f"model.{role} lists a modality twice: {names}")
         if not inputs or not outputs:
             raise ConfigError("a model needs at least one input and one output modality")
-        bad = [n for n in outputs if available[n].kind not in OUTPUT_KINDS]
+        bad = [n for n in outputs if not available[n].predictable]
         if bad:
-            raise ConfigError(f"model.outputs: {bad} cannot be predicted (kinds {OUTPUT_KINDS} only)")
+            predictable = tuple(k for k, t in KINDS.items() if t.predictable)
+            raise ConfigError(f"model.outputs: {bad} cannot be predicted (kinds {predictable} only)")
         names = list(inputs) + [n for n in outputs if n not in inputs]
         return {n: available[n] for n in names}
 
@@ -175,7 +188,7 @@ class ModelConfig:
         if self.outputs:
             return list(self.outputs)
         specs = available if available is not None else self._all_specs()
-        return [n for n, s in specs.items() if s.kind in OUTPUT_KINDS]
+        return [n for n, s in specs.items() if s.predictable]
 
 
 def _apply_override(spec: ModalitySpec | None, name: str, changes: dict[str, Any]) -> ModalitySpec:
@@ -189,7 +202,7 @@ def _apply_override(spec: ModalitySpec | None, name: str, changes: dict[str, Any
     if spec is None and (changes.get("kind") not in KINDS or "num_tokens" not in changes):
         raise ConfigError(
             f"model.modality_overrides.{name}: {name!r} is not in the modality set, so give a full spec "
-            f"including kind (one of {KINDS}) and num_tokens"
+            f"including kind (one of {tuple(KINDS)}) and num_tokens"
         )
     try:
         return spec.with_(**changes) if spec is not None else ModalitySpec(name=name, **changes)
@@ -221,6 +234,6 @@ def config_for_specs(
         modality_set=None,
         modality_overrides={name: spec_to_dict(s) for name, s in specs.items()},
         inputs=list(inputs) if inputs is not None else list(specs),
-        outputs=list(outputs) if outputs is not None else [n for n, s in specs.items() if s.kind in OUTPUT_KINDS],
+        outputs=list(outputs) if outputs is not None else [n for n, s in specs.items() if s.predictable],
         **fields,
     )

@@ -17,22 +17,29 @@ def _mlp(tokens: int, dim: int, hidden: int, gated: bool) -> int:
     return 2 * tokens * dim * hidden * (3 if gated else 2)
 
 
+def _width_and_depths(cfg: ModelConfig) -> tuple[int, int, int]:
+    """D, encoder depth, decoder depth of ``cfg`` with the size table applied."""
+    c = cfg.resolve()
+    assert c.dim is not None and c.encoder_depth is not None and c.decoder_depth is not None  # resolve() fills them
+    return c.dim, c.encoder_depth, c.decoder_depth
+
+
 def encoder_flops(cfg: ModelConfig, n: int) -> int:
     """FLOPs of the encoder over ``n`` tokens, plus the decoder's context projection."""
-    c = cfg.resolve()
-    d, hidden = c.dim, mlp_hidden_dim(c.dim, c.mlp_ratio, c.gated_mlp)
+    d, depth, _ = _width_and_depths(cfg)
+    hidden = mlp_hidden_dim(d, cfg.block.mlp_ratio, cfg.block.gated_mlp)
     attention = 2 * n * d * 3 * d + 2 * n * d * d + 2 * 2 * n * n * d
-    return c.encoder_depth * (attention + _mlp(n, d, hidden, c.gated_mlp)) + 2 * n * d * d
+    return depth * (attention + _mlp(n, d, hidden, cfg.block.gated_mlp)) + 2 * n * d * d
 
 
 def decoder_flops(cfg: ModelConfig, m: int, n: int, vocab: int) -> int:
     """FLOPs of the decoder for ``m`` queries against ``n`` encoder tokens, including the output head."""
-    c = cfg.resolve()
-    d, hidden = c.dim, mlp_hidden_dim(c.dim, c.mlp_ratio, c.gated_mlp)
+    d, _, depth = _width_and_depths(cfg)
+    hidden = mlp_hidden_dim(d, cfg.block.mlp_ratio, cfg.block.gated_mlp)
     self_attention = 2 * m * d * 3 * d + 2 * m * d * d + 2 * 2 * m * m * d
     cross_attention = 2 * m * d * d + 2 * n * d * 2 * d + 2 * 2 * m * n * d + 2 * m * d * d
-    per_layer = self_attention + cross_attention + _mlp(m, d, hidden, c.gated_mlp)
-    return c.decoder_depth * per_layer + 2 * m * d * vocab
+    per_layer = self_attention + cross_attention + _mlp(m, d, hidden, cfg.block.gated_mlp)
+    return depth * per_layer + 2 * m * d * vocab
 
 
 def forward_flops(cfg: ModelConfig, n: int, m: int, vocab: int) -> int:

@@ -36,7 +36,7 @@ from omnimask.batch import Batch, batch_size
 from omnimask.model.config import LossDenominator, ModelConfig
 from omnimask.model.embeddings import DECODER_ADAPTERS, ENCODER_ADAPTERS, DecoderAdapter, EncoderAdapter
 from omnimask.model.packing import pack
-from omnimask.nn import BlockOptions, DecoderBlock, DecoderLayerCache, EncoderBlock, LayerNorm
+from omnimask.nn import DecoderBlock, DecoderLayerCache, EncoderBlock
 from omnimask.nn.init import init_transformer_
 
 
@@ -142,18 +142,7 @@ class FourM(nn.Module):
         dim = cfg.dim
         assert dim is not None and cfg.encoder_depth is not None and cfg.decoder_depth is not None
         assert cfg.num_heads is not None
-        opts = BlockOptions(
-            num_heads=cfg.num_heads,
-            mlp_ratio=cfg.mlp_ratio,
-            gated_mlp=cfg.gated_mlp,
-            act=cfg.act,
-            qkv_bias=cfg.qkv_bias,
-            proj_bias=cfg.proj_bias,
-            mlp_bias=cfg.mlp_bias,
-            norm_bias=cfg.norm_bias,
-            qk_norm=cfg.qk_norm,
-            norm_eps=cfg.norm_eps,
-        )
+        heads, opts = cfg.num_heads, cfg.block
         self.tied = {m for m in outputs if cfg.tie_output and m in inputs and self.specs[m].is_discrete}
         self.mod_emb = nn.ParameterDict({m: nn.Parameter(torch.zeros(dim)) for m in self.specs})
         self.encoder_embeddings = nn.ModuleDict(
@@ -165,11 +154,11 @@ class FourM(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(dim))
         enc_rates = _drop_rates(cfg.drop_path, cfg.encoder_depth)
         dec_rates = _drop_rates(cfg.drop_path, cfg.decoder_depth)
-        self.encoder = nn.ModuleList(EncoderBlock(dim, opts, r) for r in enc_rates)
-        self.encoder_norm = LayerNorm(dim, cfg.norm_eps, cfg.norm_bias)
+        self.encoder = nn.ModuleList(EncoderBlock(dim, heads, opts, r) for r in enc_rates)
+        self.encoder_norm = opts.norm(dim)
         self.decoder_proj_context = nn.Linear(dim, dim)
-        self.decoder = nn.ModuleList(DecoderBlock(dim, opts, r) for r in dec_rates)
-        self.decoder_norm = LayerNorm(dim, cfg.norm_eps, cfg.norm_bias)
+        self.decoder = nn.ModuleList(DecoderBlock(dim, heads, opts, r) for r in dec_rates)
+        self.decoder_norm = opts.norm(dim)
         self.reset_parameters()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -347,4 +336,7 @@ class FourM(nn.Module):
         """Load a model written by :meth:`save_pretrained` (a directory or its safetensors file)."""
         from omnimask.model.checkpoint import load_pretrained
 
-        return load_pretrained(path, map_location)
+        model = load_pretrained(path, map_location)
+        if not isinstance(model, FourM):
+            raise TypeError(f"{path} holds a {type(model).__name__}; load it with omnimask.load")
+        return model

@@ -90,6 +90,8 @@ class _Attention(nn.Module):
         norm_eps: float = 1e-6,
         norm_bias: bool = True,
     ) -> None:
+        if num_heads <= 0:
+            raise ValueError(f"num_heads must be positive, got {num_heads}")
         if dim % num_heads:
             raise ValueError(f"attention width {dim} is not divisible by num_heads={num_heads}")
         super().__init__()

@@ -24,10 +24,10 @@ from omnimask.nn.norm import LayerNorm
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BlockOptions:
-    """Hyper-parameters of a transformer block (defaults: a standard ViT block).
+    """Hyper-parameters of a transformer block (defaults: a standard ViT block); the block's shape
+    (width D, heads H) is given to the block itself.
 
     Attributes:
-        num_heads: attention heads H.
         mlp_ratio: MLP width ratio r.
         gated_mlp: SwiGLU-style gated MLP (hidden ``int(2*int(D*r)/3)``) instead of a plain one.
         act: MLP activation name (see :data:`omnimask.nn.mlp.ACTIVATIONS`).
@@ -37,7 +37,6 @@ class BlockOptions:
         norm_eps: LayerNorm epsilon.
     """
 
-    num_heads: int
     mlp_ratio: float = 4.0
     gated_mlp: bool = False
     act: str = "gelu"
@@ -49,12 +48,12 @@ class BlockOptions:
     norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        if self.num_heads <= 0:
-            raise ValueError(f"num_heads must be positive, got {self.num_heads}")
         if self.mlp_ratio <= 0:
             raise ValueError(f"mlp_ratio must be positive, got {self.mlp_ratio}")
         if self.act.lower() not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.act!r}; choose one of {sorted(ACTIVATIONS)}")
+        if self.norm_eps <= 0:
+            raise ValueError(f"norm_eps must be positive, got {self.norm_eps}")
 
     def norm(self, dim: int) -> LayerNorm:
         return LayerNorm(dim, self.norm_eps, self.norm_bias)
@@ -101,12 +100,12 @@ class DropPath(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    """Pre-norm self-attention block: (B, N, D) -> (B, N, D)."""
+    """Pre-norm self-attention block: (B, N, D) -> (B, N, D), with ``num_heads`` heads."""
 
-    def __init__(self, dim: int, opts: BlockOptions, drop_path: float = 0.0) -> None:
+    def __init__(self, dim: int, num_heads: int, opts: BlockOptions, drop_path: float = 0.0) -> None:
         super().__init__()
         self.norm1 = opts.norm(dim)
-        self.attn = SelfAttention(dim, opts.num_heads, **opts.attention_kwargs())
+        self.attn = SelfAttention(dim, num_heads, **opts.attention_kwargs())
         self.norm2 = opts.norm(dim)
         self.mlp = opts.mlp(dim)
         self.drop_path = DropPath(drop_path)
@@ -126,15 +125,15 @@ class DecoderLayerCache:
 
 
 class DecoderBlock(nn.Module):
-    """Pre-norm block with self-attention, cross-attention to a context, and MLP."""
+    """Pre-norm block with self-attention, cross-attention to a context, and MLP (``num_heads`` heads)."""
 
-    def __init__(self, dim: int, opts: BlockOptions, drop_path: float = 0.0) -> None:
+    def __init__(self, dim: int, num_heads: int, opts: BlockOptions, drop_path: float = 0.0) -> None:
         super().__init__()
         self.norm1 = opts.norm(dim)
-        self.self_attn = SelfAttention(dim, opts.num_heads, **opts.attention_kwargs())
+        self.self_attn = SelfAttention(dim, num_heads, **opts.attention_kwargs())
         self.query_norm = opts.norm(dim)
         self.context_norm = opts.norm(dim)
-        self.cross_attn = CrossAttention(dim, opts.num_heads, **opts.attention_kwargs())
+        self.cross_attn = CrossAttention(dim, num_heads, **opts.attention_kwargs())
         self.norm2 = opts.norm(dim)
         self.mlp = opts.mlp(dim)
         self.drop_path = DropPath(drop_path)

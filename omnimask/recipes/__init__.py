@@ -74,15 +74,15 @@ def synth_small() -> TrainConfig:
     )  # fmt: skip
 
 
-def _released(size: str, modality_set: str, tokens_in: int, batch: int, world: int, blr: float,
+def _released(name: str, size: str, modality_set: str, tokens_in: int, batch: int, world: int, blr: float,
               clip: float) -> TrainConfig:
     mods = list(get_modality_set(modality_set))
     mixture = combine_mixtures([all2all(0.5, mods, input_only=["rgb@224"]), rgb2all(0.5, mods)])
     global_batch = batch * world
     warmup_tokens = 10e9
     return TrainConfig(
-        recipe=f"{size.lower()}_{modality_set}",
-        out_dir=f"runs/{size.lower()}_{modality_set}",
+        recipe=name,
+        out_dir=f"runs/{name}",
         model=ModelConfig(size=size, modality_set=modality_set),
         masking=MaskingConfig(num_input_tokens=tokens_in, num_target_tokens=tokens_in, mixture=mixture),
         optim=OptimConfig(lr=blr, min_lr=0.0, scale_lr=True, base_batch_size=256, clip_grad=clip,
@@ -110,7 +110,7 @@ RELEASED = {
 RECIPES: dict[str, Callable[..., TrainConfig]] = {
     "synth_tiny": synth_tiny, "synth_small": synth_small, "synth_specialist": synth_specialist,
 }
-RECIPES.update({name: (lambda args=args: _released(*args)) for name, args in RELEASED.items()})
+RECIPES.update({name: (lambda name=name, args=args: _released(name, *args)) for name, args in RELEASED.items()})
 
 
 def get_recipe(name: str) -> TrainConfig:

@@ -50,9 +50,9 @@ def specialist_of(base: TrainConfig, task: str) -> TrainConfig:
     for name in (*sources, target):
         if name not in specs:
             raise ConfigError(f"the base recipe {base.recipe!r} has no modality {name!r}; it has {sorted(specs)}")
-    sequence_target = specs[target].kind == "sequence"
+    sequence_target = specs[target].is_sequence
     inputs = [*sources, target] if sequence_target else sources
-    mixture = combine_mixtures([_one_to_one(source, target, specs[source].kind) for source in sources])
+    mixture = combine_mixtures([_one_to_one(source, target, specs[source].is_sequence) for source in sources])
     base_masking = base.masking
     num_in = min(base_masking.num_input_tokens, max(specs[source].num_tokens for source in sources))
     num_out = min(base_masking.num_target_tokens, specs[target].num_tokens)
@@ -71,9 +71,9 @@ def specialist_of(base: TrainConfig, task: str) -> TrainConfig:
     )
 
 
-def _one_to_one(source: str, target: str, source_kind: str) -> AlphaMixture:
+def _one_to_one(source: str, target: str, source_is_sequence: bool) -> AlphaMixture:
     """One component: all of ``source`` (a sequence whole) as input, ``target`` as the only target."""
-    keep = ("all",) if source_kind == "sequence" else None
+    keep = ("all",) if source_is_sequence else None
     return AlphaMixture(modalities={
         source: ModalityAlphas(input_alphas=(1.0,), target_alphas=(0.0,), keep=keep),
         target: ModalityAlphas(input_alphas=(0.0,), target_alphas=(1.0,)),

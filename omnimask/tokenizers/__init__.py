@@ -5,7 +5,7 @@ Image-like modalities and vectors go through VQ models with a card (:class:`Moda
 Text and structured sequence modalities (captions, boxes, metadata, palettes, poses, SAM instances)
 share one WordPiece vocabulary with 4M's special-token layout: see :mod:`omnimask.tokenizers.text`.
 A model's tokenizers travel together as a bundle (:mod:`omnimask.tokenizers.bundle`); training our
-own lives in :mod:`omnimask.tokenizers.training`.
+own lives in :mod:`omnimask.training.tokenizers`.
 """
 
 from omnimask.tokenizers.base import ModalityTokenizer, Tokenizer

@@ -20,11 +20,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from omnimask.config import from_dict, to_dict
-from omnimask.tokenizers.card import WEIGHTS_FILE, DecodingSpec, InputSpec, Output, TokenizerCard
+from omnimask.files import WEIGHTS_NAME, write_safetensors
+from omnimask.tokenizers.card import DecodingSpec, InputSpec, Output, TokenizerCard
 from omnimask.tokenizers.diffusion.divae import DiVAE, DiVAEConfig
 from omnimask.tokenizers.mlp_vqvae import MLPVQVAE, MLPVQVAEConfig
 from omnimask.tokenizers.vqvae import SpatialVQVAE, VQModel, VQVAEConfig
@@ -54,7 +55,7 @@ MODEL_KINDS: dict[str, tuple[type, Callable[[Any], VQModel]]] = {
 }
 
 
-def build_model(card: TokenizerCard) -> VQModel:
+def build_vq_model(card: TokenizerCard) -> VQModel:
     """The (untrained) model described by ``card.kind`` and ``card.model``."""
     cfg_cls, model_cls = MODEL_KINDS[card.kind]
     return model_cls(from_dict(cfg_cls, card.model))
@@ -189,14 +190,9 @@ class ModalityTokenizer(nn.Module):
         back to float32.
         """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / (WEIGHTS_FILE + ".tmp")
-        state = {
-            k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().contiguous().cpu()
-            for k, v in self.model.state_dict().items()
-        }
-        save_file(state, str(tmp), metadata={"format": "pt"})
-        tmp.replace(directory / WEIGHTS_FILE)
+        state = {k: v.to(dtype) if dtype is not None and v.is_floating_point() else v
+                 for k, v in self.model.state_dict().items()}  # fmt: skip
+        write_safetensors(directory / WEIGHTS_NAME, state)
         self.card.save(directory)
         return directory
 
@@ -205,9 +201,9 @@ class ModalityTokenizer(nn.Module):
         """Load a tokenizer written by :meth:`save` (weights cast to float32), in eval mode."""
         directory = Path(directory)
         card = TokenizerCard.load(directory)
-        model = build_model(card)
+        model = build_vq_model(card)
         state = {
-            k: v.float() if v.is_floating_point() else v for k, v in load_file(str(directory / WEIGHTS_FILE)).items()
+            k: v.float() if v.is_floating_point() else v for k, v in load_file(str(directory / WEIGHTS_NAME)).items()
         }
         model.load_state_dict(state, strict=True)
         return cls(model, card).to(device).eval()
@@ -216,4 +212,4 @@ class ModalityTokenizer(nn.Module):
     def create(cls, cfg: VQVAEConfig | DiVAEConfig | MLPVQVAEConfig, **card_fields: Any) -> ModalityTokenizer:
         """A fresh (untrained) tokenizer for ``cfg``; ``card_fields`` as for :func:`make_card`."""
         card = make_card(cfg, **card_fields)
-        return cls(build_model(card), card)
+        return cls(build_vq_model(card), card)

@@ -7,273 +7,61 @@ inputs into tokens and generated tokens back into images and text::
     tokenizers/manifest.json    {"tok_depth@64": {"type": "card", "map": "depth", "path": "depth"},
                                  "caption": {"type": "text", "path": "text"}, ...}
 
-Entry types:
-
-* ``map`` — the k-means stand-in on raw maps (:class:`MapTokenizer`);
-* ``feature_kmeans`` — the k-means stand-in on MiniCLIP features (:class:`FeatureKMeansTokenizer`);
-* ``card`` — a trained VQ tokenizer with its card (:class:`CardMapTokenizer` around a
-  :class:`~omnimask.tokenizers.base.ModalityTokenizer`; the card says the raw format), optionally
-  stored in float16 (``"dtype": "float16"``; loading casts to float32);
-* ``text`` — a sequence modality through the shared WordPiece vocabulary (:class:`SequenceTokenizer`),
-  with the modality's serialiser for structured values (boxes, metadata, palettes).
-
+The entry types (:mod:`omnimask.tokenizers.entries`) are one table, :data:`ENTRY_TYPES`, keyed by the
+manifest's ``type``: saving asks each tokenizer for its entry, loading asks the table for the class.
 The SynthWorld tokenizers shipped with omnimask are a bundle too: :func:`shipped_bundle_path`. An
 entry's ``path`` may point into it (``"shipped:synthworld64/rgb"``, see :func:`entry_path`).
-
-Raw formats: maps are numpy batches (B, H, W[, C]) in the modality's natural units (uint8 RGB,
-metres, unit normals, class ids, 0/1 edges); the MiniCLIP feature tokenizers (``tok_clip@R``,
-``tok_clip_global``) take and return *features*, not RGB — float32 patch features (B, 8, 8, 64) and
-unit-norm embeddings (B, 64) (:class:`~omnimask.data.synth_tokens.SynthTokenizer` computes them from
-a scene's RGB with MiniCLIP); sequences are lists of values per sample (a caption string, a list of
-box dicts, a metadata dict, a list of RGB triples).
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from einops import rearrange
+from omnimask.files import MANIFEST_NAME, TOKENIZERS_DIR, write_json
+from omnimask.tokenizers.entries import (
+    AnyTokenizer,
+    CardMapTokenizer,
+    FeatureKMeansTokenizer,
+    MapTokenizer,
+    SequenceTokenizer,
+)
 
-from omnimask.tokenizers.base import ModalityTokenizer
-from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
-from omnimask.tokenizers.map_features import map_features
-from omnimask.tokenizers.text import TextTokenizer
-from omnimask.tokenizers.text.serial.detection import boxes_as_dicts, parse_det, serialize_det
-from omnimask.tokenizers.text.serial.metadata import metadata_chunks, metadata_values, parse_metadata
-from omnimask.tokenizers.text.serial.palette import parse_palette, serialize_palette
-
-MANIFEST = "manifest.json"
-#: Storage dtypes a ``card`` entry may name.
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+#: Manifest ``type`` → entry class.
+ENTRY_TYPES: dict[str, type[AnyTokenizer]] = {
+    cls.entry_type: cls for cls in (MapTokenizer, FeatureKMeansTokenizer, CardMapTokenizer, SequenceTokenizer)
+}
+Tokenizers = dict[str, AnyTokenizer]
+#: Prefix of a manifest ``path`` that points into a bundle shipped with omnimask (``shipped:synthworld64/rgb``).
+SHIPPED_PREFIX = "shipped:"
 
 
 def shipped_bundle_path(name: str = "synthworld64") -> Path:
     """Folder of a tokenizer bundle shipped inside the package (``omnimask/assets/tokenizers/NAME``)."""
     root = Path(str(importlib.resources.files("omnimask") / "assets" / "tokenizers"))
     path = root / name
-    if not (path / MANIFEST).is_file():
-        known = sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file()) if root.is_dir() else []
+    if not (path / MANIFEST_NAME).is_file():
+        known = sorted(p.name for p in root.iterdir() if (p / MANIFEST_NAME).is_file()) if root.is_dir() else []
         raise FileNotFoundError(f"no shipped tokenizer bundle {name!r} (in {root}); shipped: {known}")
     return path
-
-
-class MapTokenizer:
-    """Raw image-like maps of one kind (e.g. ``depth``) ↔ (B, h·w) ids through a patch tokenizer."""
-
-    def __init__(self, kind: str, tokenizer: KMeansPatchTokenizer, num_classes: int = 0) -> None:
-        self.kind = kind
-        self.tokenizer = tokenizer
-        self.num_classes = num_classes
-        self.features = map_features(kind)
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
-
-    def tokenize(self, raw: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        """(B, H, W[, C]) raw maps → (B, h·w) int64 ids."""
-        feats = np.stack([self.features.to_features(np.asarray(m), self.num_classes) for m in raw])
-        return self.tokenizer.tokenize(torch.from_numpy(feats))
-
-    def detokenize(self, ids: torch.Tensor, grid: tuple[int, int] | None = None) -> np.ndarray:
-        """(B, h·w) ids → (B, H, W[, C]) raw maps."""
-        if grid is None:
-            side = round(ids.shape[1] ** 0.5)
-            grid = (side, side)
-        feats = self.tokenizer.detokenize(ids.long().cpu(), grid).numpy()
-        return np.stack([self.features.from_features(f, self.num_classes) for f in feats])
-
-
-def _feature_maps(kind: str, raw: np.ndarray | torch.Tensor, num_tokens: int) -> torch.Tensor:
-    """Features (B, h, w, C) → (B, C, h, w); vectors (B, E) → (B, E / n, 1, n) chunks (n = ``num_tokens``)."""
-    x = torch.as_tensor(np.asarray(raw)).float()
-    if num_tokens:
-        if x.ndim != 2 or x.shape[1] % num_tokens:
-            raise ValueError(f"{kind}: expected (B, E) vectors, E a multiple of {num_tokens}; got {tuple(x.shape)}")
-        return rearrange(x, "b (n c) -> b c 1 n", n=num_tokens)
-    if x.ndim != 4:
-        raise ValueError(f"{kind}: expected (B, h, w, C) feature maps, got {tuple(x.shape)}")
-    return rearrange(x, "b h w c -> b c h w")
-
-
-class FeatureKMeansTokenizer:
-    """MiniCLIP features ↔ ids through a k-means codebook: the stand-in of the ``clip`` tokenizers.
-
-    ``num_tokens`` 0: patch features (B, h, w, C) ↔ (B, h·w) ids, one code per position; otherwise
-    vectors (B, E) ↔ (B, num_tokens) ids, each vector split into ``num_tokens`` chunks of
-    E / num_tokens quantized with one shared codebook (product quantisation).
-    """
-
-    def __init__(self, kind: str, tokenizer: KMeansPatchTokenizer, num_tokens: int = 0) -> None:
-        self.kind, self.tokenizer, self.num_tokens = kind, tokenizer, num_tokens
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
-
-    def tokenize(self, raw: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """(B, h, w, C) features or (B, E) vectors → (B, N) int64 ids."""
-        return self.tokenizer.tokenize(_feature_maps(self.kind, raw, self.num_tokens))
-
-    def detokenize(self, ids: torch.Tensor, grid: tuple[int, int] | None = None) -> np.ndarray:
-        """(B, N) ids → float32 (B, h, w, C) features (square grid unless ``grid``) or (B, E) vectors."""
-        ids = ids.long().cpu()
-        if self.num_tokens:
-            return rearrange(self.tokenizer.detokenize(ids, (1, self.num_tokens)), "b c 1 n -> b (n c)").numpy()
-        side = round(ids.shape[1] ** 0.5)
-        maps = self.tokenizer.detokenize(ids, grid or (side, side))
-        return rearrange(maps, "b c h w -> b h w c").numpy()
-
-    @classmethod
-    def fit(cls, kind: str, features: np.ndarray, vocab_size: int, num_tokens: int = 0,
-            seed: int = 0) -> FeatureKMeansTokenizer:
-        """Fit on (S, h, w, C) patch features (``num_tokens`` 0) or (S, E) vectors."""
-        maps = _feature_maps(kind, features, num_tokens)
-        return cls(kind, KMeansPatchTokenizer.fit(maps, 1, vocab_size, seed=seed), num_tokens)
-
-
-class CardMapTokenizer:
-    """Raw image-like maps of one kind ↔ (B, h·w) ids through a trained, card-driven VQ tokenizer.
-
-    Args:
-        kind: the map it encodes (``rgb``, ``depth``, ...; SynthWorld's sample keys).
-        tokenizer: the tokenizer; its card defines the raw format (see
-            :class:`~omnimask.tokenizers.card.InputSpec`).
-        batch_size: samples per model call (bounds memory on large batches).
-        dtype: storage dtype of the weights when saved in a bundle.
-    """
-
-    def __init__(self, kind: str, tokenizer: ModalityTokenizer, batch_size: int = 256,
-                 dtype: str = "float32") -> None:
-        if dtype not in DTYPES:
-            raise ValueError(f"storage dtype {dtype!r} is not one of {sorted(DTYPES)}")
-        self.kind, self.tokenizer, self.batch_size, self.dtype = kind, tokenizer, batch_size, dtype
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
-
-    def tokenize(self, raw: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        """(B, H, W[, C]) raw maps (or a list of per-sample maps) → (B, h·w) int64 ids on the CPU."""
-        chunks = [self.tokenizer.tokenize(raw[i : i + self.batch_size]).cpu()
-                  for i in range(0, len(raw), self.batch_size)]  # fmt: skip
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.tokenizer.card.tokens_per_sample, dtype=torch.long)
-
-    def detokenize(self, ids: torch.Tensor, grid: tuple[int, int] | None = None) -> np.ndarray:
-        """(B, h·w) ids → (B, H, W[, C]) raw maps (numpy, the card's raw dtype)."""
-        card = self.tokenizer.card
-        size = (grid[0] * card.patch_size, grid[1] * card.patch_size) if grid and card.patch_size else None
-        outs = [self.tokenizer.detokenize(ids[i : i + self.batch_size].long(), image_size=size).cpu()
-                for i in range(0, len(ids), self.batch_size)]  # fmt: skip
-        return torch.cat(outs).numpy()
-
-    def save(self, directory: str | Path) -> None:
-        self.tokenizer.save(directory, dtype=DTYPES[self.dtype])
-
-    @classmethod
-    def load(cls, directory: str | Path, kind: str, dtype: str = "float32") -> CardMapTokenizer:
-        return cls(kind, ModalityTokenizer.load(directory), dtype=dtype)
-
-
-def _caption_text(value: Any) -> list[str]:
-    if not isinstance(value, str):
-        raise TypeError(f"a caption is a string, got {type(value).__name__}")
-    return [value]
-
-
-def _palette_colors(value: Any) -> Any:
-    return value["colors"] if isinstance(value, Mapping) else value
-
-
-#: modality → (value → text chunks, text → value).
-SERIALISERS: dict[str, tuple[Any, Any]] = {
-    "caption": (_caption_text, lambda text: text),
-    "det": (lambda v: [serialize_det(v)], lambda text: boxes_as_dicts(parse_det(text).items)),
-    "metadata": (lambda v: metadata_chunks(v), lambda text: metadata_values(parse_metadata(text))),
-    "color_palette": (
-        lambda v: [serialize_palette(_palette_colors(v))],
-        lambda text: [list(c) for c in parse_palette(text).items],
-    ),
-}
-
-
-class SequenceTokenizer:
-    """One sequence modality: structured value ↔ text ↔ ids in the shared WordPiece vocabulary."""
-
-    def __init__(self, modality: str, text: TextTokenizer) -> None:
-        if modality not in SERIALISERS:
-            raise KeyError(f"no text serialiser for {modality!r}; known: {sorted(SERIALISERS)}")
-        self.modality = modality
-        self.text = text
-        self._to_text, self._from_text = SERIALISERS[modality]
-
-    @property
-    def vocab_size(self) -> int:
-        return self.text.vocab_size
-
-    def chunks(self, value: Any) -> list[np.ndarray]:
-        """One sample's value → id chunks (metadata: one chunk per key; others: one chunk)."""
-        return [np.asarray(self.text.encode(t), np.int64) for t in self._to_text(value)]
-
-    def tokenize(self, values: Sequence[Any]) -> list[list[int]]:
-        """Values of a batch → ragged id lists (no ``[EOS]``; masking and generation add it)."""
-        return [[int(i) for c in self.chunks(v) for i in c] for v in values]
-
-    def decode_text(self, ids: Sequence[int]) -> str:
-        """Generated ids → text up to ``[EOS]``. Ids past the vocabulary (a model's sequence heads may be
-        wider than the WordPiece vocabulary, e.g. SynthWorld's 4608 rows for 4428 pieces) are dropped."""
-        return self.text.decode([i for i in ids if 0 <= i < self.vocab_size], skip_special=True, stop_at_eos=True)
-
-    def detokenize(self, ids: Sequence[Sequence[int]] | torch.Tensor) -> list[Any]:
-        """Ragged id lists (or a padded tensor) → values; parsers drop what they cannot read."""
-        rows = ids.tolist() if isinstance(ids, torch.Tensor) else ids
-        return [self._from_text(self.decode_text(r)) for r in rows]
-
-
-AnyTokenizer = MapTokenizer | FeatureKMeansTokenizer | CardMapTokenizer | SequenceTokenizer
-Tokenizers = dict[str, AnyTokenizer]
 
 
 def save_tokenizers(tokenizers: Mapping[str, AnyTokenizer], directory: str | Path) -> Path:
     """Write every tokenizer once (shared ones, like the text vocabulary, are stored once)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, dict[str, Any]] = {}
-    for name, tok in tokenizers.items():
-        if isinstance(tok, MapTokenizer):
-            if not (directory / tok.kind).exists():
-                tok.tokenizer.save(directory / tok.kind)
-            manifest[name] = {"type": "map", "map": tok.kind, "path": tok.kind, "num_classes": tok.num_classes}
-        elif isinstance(tok, FeatureKMeansTokenizer):
-            if not (directory / tok.kind).exists():
-                tok.tokenizer.save(directory / tok.kind)
-            manifest[name] = {"type": "feature_kmeans", "map": tok.kind, "path": tok.kind, "num_tokens": tok.num_tokens}
-        elif isinstance(tok, CardMapTokenizer):
-            if not (directory / tok.kind).exists():
-                tok.save(directory / tok.kind)
-            manifest[name] = {"type": "card", "map": tok.kind, "path": tok.kind, "dtype": tok.dtype}
-        else:
-            if not (directory / "text").exists():
-                tok.text.save_pretrained(directory / "text")
-            manifest[name] = {"type": "text", "path": "text"}
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest = {name: tok.save_entry(directory) for name, tok in tokenizers.items()}
+    write_json(directory / MANIFEST_NAME, manifest)
     return directory
-
-
-#: Prefix of a manifest ``path`` that points into a bundle shipped with omnimask (``shipped:synthworld64/rgb``).
-SHIPPED_PREFIX = "shipped:"
 
 
 def entry_path(root: Path, rel: str) -> Path:
     """Folder of a manifest entry: ``root/rel``, or inside a shipped bundle for ``shipped:NAME/SUB``.
 
-    Models exported with :func:`omnimask.model.export.export_model` reference the shipped tokenizers
+    Models exported with :func:`omnimask.loading.export_model` reference the shipped tokenizers
     this way instead of carrying a second copy of them.
     """
     if rel.startswith(SHIPPED_PREFIX):
@@ -285,29 +73,18 @@ def entry_path(root: Path, rel: str) -> Path:
 def load_tokenizers(path: str | Path) -> Tokenizers:
     """Load a tokenizer bundle: ``path`` is the bundle folder or a model folder holding ``tokenizers/``."""
     path = Path(path)
-    if not (path / MANIFEST).is_file() and (path / "tokenizers" / MANIFEST).is_file():
-        path = path / "tokenizers"
-    if not (path / MANIFEST).is_file():
-        raise FileNotFoundError(f"no tokenizer bundle at {path} (expected {MANIFEST} or tokenizers/{MANIFEST})")
-    manifest = json.loads((path / MANIFEST).read_text())
-    text: TextTokenizer | None = None
-    cards: dict[str, CardMapTokenizer] = {}  # one model per folder, shared by the names using it
+    if not (path / MANIFEST_NAME).is_file() and (path / TOKENIZERS_DIR / MANIFEST_NAME).is_file():
+        path = path / TOKENIZERS_DIR
+    if not (path / MANIFEST_NAME).is_file():
+        raise FileNotFoundError(f"no tokenizer bundle at {path} (expected {MANIFEST_NAME} or "
+                                f"{TOKENIZERS_DIR}/{MANIFEST_NAME})")
+    manifest: dict[str, dict[str, Any]] = json.loads((path / MANIFEST_NAME).read_text())
+    shared: dict[str, Any] = {}  # one model / vocabulary per folder, shared by the names using it
     out: Tokenizers = {}
     for name, entry in manifest.items():
-        if entry["type"] == "map":
-            out[name] = MapTokenizer(entry["map"], KMeansPatchTokenizer.load(entry_path(path, entry["path"])),
-                                     entry.get("num_classes", 0))
-        elif entry["type"] == "feature_kmeans":
-            out[name] = FeatureKMeansTokenizer(entry["map"], KMeansPatchTokenizer.load(entry_path(path, entry["path"])),
-                                               entry.get("num_tokens", 0))
-        elif entry["type"] == "card":
-            if entry["path"] not in cards:
-                cards[entry["path"]] = CardMapTokenizer.load(entry_path(path, entry["path"]), entry["map"],
-                                                             entry.get("dtype", "float32"))
-            out[name] = cards[entry["path"]]
-        elif entry["type"] == "text":
-            text = text or TextTokenizer.from_file(entry_path(path, entry["path"]))
-            out[name] = SequenceTokenizer(name, text)
-        else:
-            raise ValueError(f"{path / MANIFEST}: unknown tokenizer type {entry['type']!r} for {name!r}")
+        cls = ENTRY_TYPES.get(entry.get("type", ""))
+        if cls is None:
+            raise ValueError(f"{path / MANIFEST_NAME}: unknown tokenizer type {entry.get('type')!r} for {name!r}; "
+                             f"known: {sorted(ENTRY_TYPES)}")
+        out[name] = cls.load_entry(entry_path(path, entry["path"]), entry, shared, name)
     return out

@@ -25,14 +25,13 @@ import numpy as np
 import torch
 
 from omnimask.config import from_dict, to_dict
+from omnimask.files import CONFIG_NAME, write_text
 
 Layout = Literal["image", "map", "labels", "vector"]
 Normalization = Literal["identity", "mean_std", "depth_robust", "depth_log"]
 Output = Literal["values", "probabilities", "binary", "class_logits"]
 TokenizerKind = Literal["vqvae", "divae", "mlp_vqvae"]
 
-CARD_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 class TokenizerInputError(ValueError):
@@ -351,20 +350,15 @@ class TokenizerCard:
         """Build a card from its ``config.json`` content, refusing unknown keys.
 
         ``model`` is taken as is here; it is checked against the architecture config of ``kind``
-        when the model is built (:func:`omnimask.tokenizers.base.build_model`).
+        when the model is built (:func:`omnimask.tokenizers.base.build_vq_model`).
         """
         card = from_dict(cls, {k: v for k, v in data.items() if k != "model"})
         return dataclasses.replace(card, model=dict(data.get("model", {})))
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` into ``directory`` (atomically)."""
-        path = Path(directory) / CARD_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)
-        return path
+        return write_text(Path(directory) / CONFIG_NAME, self.to_json())
 
     @classmethod
     def load(cls, directory: str | Path) -> TokenizerCard:
-        return cls.from_dict(json.loads((Path(directory) / CARD_FILE).read_text()))
+        return cls.from_dict(json.loads((Path(directory) / CONFIG_NAME).read_text()))

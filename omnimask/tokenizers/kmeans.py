@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 from einops import rearrange
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from omnimask.files import CONFIG_NAME, WEIGHTS_NAME, write_json, write_safetensors
 
 
 def patchify(maps: torch.Tensor, patch: int) -> torch.Tensor:
@@ -99,15 +101,14 @@ class KMeansPatchTokenizer:
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file({"codebook": self.codebook.contiguous()}, str(directory / "model.safetensors"))
+        write_safetensors(directory / WEIGHTS_NAME, {"codebook": self.codebook})
         card = {"type": "kmeans_patch", "patch": self.patch, "channels": self.channels, "vocab_size": self.vocab_size}
-        (directory / "config.json").write_text(json.dumps(card, indent=2) + "\n")
+        write_json(directory / CONFIG_NAME, card)
 
     @classmethod
     def load(cls, directory: str | Path) -> KMeansPatchTokenizer:
         directory = Path(directory)
-        card = json.loads((directory / "config.json").read_text())
+        card = json.loads((directory / CONFIG_NAME).read_text())
         if card.get("type") != "kmeans_patch":
             raise ValueError(f"{directory} is not a k-means patch tokenizer (type {card.get('type')!r})")
-        return cls(load_file(str(directory / "model.safetensors"))["codebook"], card["patch"], card["channels"])
+        return cls(load_file(str(directory / WEIGHTS_NAME))["codebook"], card["patch"], card["channels"])

@@ -52,10 +52,8 @@ class _ViTTrunk(nn.Module):
         d = cfg.dim
         table = sincos_2d(native_grid[0], native_grid[1], d)
         self.register_buffer("pos_emb", rearrange(table, "(h w) d -> 1 d h w", h=native_grid[0]).contiguous())
-        opts = BlockOptions(
-            num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps
-        )
-        self.blocks = nn.ModuleList([EncoderBlock(d, opts) for _ in range(cfg.depth)])
+        opts = BlockOptions(mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps)
+        self.blocks = nn.ModuleList([EncoderBlock(d, cfg.num_heads, opts) for _ in range(cfg.depth)])
         if post_mlp:
             self.norm_mlp = LayerNorm(d, cfg.norm_eps)
             self.post_mlp = Mlp(d, int(cfg.mlp_ratio * d), act="tanh")

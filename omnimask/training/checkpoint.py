@@ -29,11 +29,9 @@ import torch
 from safetensors.torch import load_file
 
 from omnimask.config import save_config
+from omnimask.files import RUN_CONFIG_NAME, STATE_NAME, TOKENIZERS_DIR, WEIGHTS_NAME, atomic_dir
 from omnimask.model import FourM, save_pretrained
-
-WEIGHTS_NAME = "model.safetensors"
-RUN_CONFIG_NAME = "train_config.json"
-STATE_NAME = "train_state.pt"
+from omnimask.model.heads import TaskModel
 
 
 @dataclasses.dataclass
@@ -52,6 +50,7 @@ class WeightsView:
 
     config: Any
     weights: dict[str, torch.Tensor]
+    lora_scaling: float | None = None
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.weights
@@ -59,7 +58,7 @@ class WeightsView:
 
 def save_checkpoint(
     directory: str | Path,
-    model: FourM,
+    model: FourM | TaskModel,
     config: Any,
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
@@ -75,27 +74,20 @@ def save_checkpoint(
     given (a sharded run passes the gathered, single-process-layout states).
     """
     directory = Path(directory)
-    tmp = directory.with_name(directory.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_pretrained(model if weights is None else WeightsView(model.config, weights), tmp)  # type: ignore[arg-type]
-    save_config(config, tmp / RUN_CONFIG_NAME)
-    if tokenizers is not None:
-        shutil.copytree(tokenizers, tmp / "tokenizers")
-    if optimizer is not None:
-        payload = {
-            "optimizer": optimizer_state if optimizer_state is not None else optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "state": dataclasses.asdict(state or TrainState()),
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
-        }
-        torch.save(payload, tmp / STATE_NAME)
-    old = directory.with_name(directory.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_dir(directory) as tmp:
+        view = WeightsView(model.config, weights, getattr(model, "lora_scaling", None)) if weights is not None else None
+        save_pretrained(model if view is None else view, tmp)  # type: ignore[arg-type]
+        save_config(config, tmp / RUN_CONFIG_NAME)
+        if tokenizers is not None:
+            shutil.copytree(tokenizers, tmp / TOKENIZERS_DIR)
+        if optimizer is not None:
+            payload = {
+                "optimizer": optimizer_state if optimizer_state is not None else optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "state": dataclasses.asdict(state or TrainState()),
+                "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+            }
+            torch.save(payload, tmp / STATE_NAME)
     return directory
 
 
@@ -105,12 +97,6 @@ def read_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_NAME} in {directory}: is this an omnimask checkpoint directory?")
     return load_file(str(path))
-
-
-def load_weights(directory: str | Path, model: FourM) -> FourM:
-    """Load ``model.safetensors`` of a checkpoint directory into ``model`` (in place, strict)."""
-    model.load_state_dict(read_weights(directory), strict=True)
-    return model
 
 
 def load_training_state(

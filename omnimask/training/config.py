@@ -13,10 +13,12 @@ from omnimask.config import ConfigError
 from omnimask.data.config import DataConfig
 from omnimask.masking import MaskingConfig
 from omnimask.model import ModelConfig
+from omnimask.model.heads import HeadConfig
 from omnimask.training.optim import OptimConfig
+from omnimask.training.transfer import LoraConfig
 
 PRECISIONS = ("fp32", "bf16")
-STRATEGIES = ("auto", "none", "ddp", "fsdp")
+PARALLEL_STRATEGIES = ("auto", "none", "ddp", "fsdp")
 BACKENDS = ("auto", "gloo", "nccl")
 
 
@@ -52,8 +54,8 @@ class ParallelConfig:
     timeout_s: int = 1800
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"parallel.strategy: {self.strategy!r} is not one of {list(STRATEGIES)}")
+        if self.strategy not in PARALLEL_STRATEGIES:
+            raise ConfigError(f"parallel.strategy: {self.strategy!r} is not one of {list(PARALLEL_STRATEGIES)}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"parallel.backend: {self.backend!r} is not one of {list(BACKENDS)}")
         for name in ("param_dtype", "reduce_dtype"):
@@ -70,6 +72,12 @@ class TrainConfig:
 
     The budget is ``steps`` optimizer steps, or — when ``tokens`` > 0 — as many steps as it takes to
     feed that many input + target tokens at the configured budgets (4M counts its 500B-token runs so).
+
+    Transfer (``omnimask finetune``): ``init_from`` names a pretrained model whose matching tensors
+    start the run (:func:`omnimask.training.transfer.init_from`; the report is written to
+    ``init_report.json``), ``freeze`` lists glob patterns of parameters kept fixed, ``lora`` adds
+    low-rank adapters (rank > 0) and ``head`` puts a task head on the encoder (kind ``none``: the 4M
+    objective itself, e.g. with a new modality).
     """
 
     recipe: str = ""
@@ -80,6 +88,10 @@ class TrainConfig:
     masking: MaskingConfig = dataclasses.field(default_factory=MaskingConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
+    head: HeadConfig = dataclasses.field(default_factory=HeadConfig)
+    init_from: str = ""
+    freeze: list[str] = dataclasses.field(default_factory=list)
+    lora: LoraConfig = dataclasses.field(default_factory=LoraConfig)
     batch_size: int = 32
     grad_accum: int = 1
     steps: int = 1000

@@ -35,6 +35,7 @@ from omnimask.training.curves import write_loss_curves
 from omnimask.training.metrics import MetricsLog
 from omnimask.training.optim import build_optimizer, build_scheduler
 from omnimask.training.setup import build_data, build_model
+from omnimask.training.transfer import describe as describe_transfer
 
 
 class NonFiniteLossError(RuntimeError):
@@ -95,7 +96,8 @@ class Trainer:
         self.device = self.dist.device
         self.out_dir = Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)
-        self.module = build_model(cfg).to(self.device)
+        module, self.init_report = build_model(cfg)
+        self.module = module.to(self.device)
         self.model = distributed.parallelize(self.module, cfg.parallel, self.dist)
         with distributed.main_process_first(self.dist):  # rank 0 writes any data cache, the others read it
             self.data = build_data(cfg)
@@ -199,6 +201,10 @@ class Trainer:
         main = self.dist.is_main
         self.out_dir.mkdir(parents=True, exist_ok=True)
         log = MetricsLog(self.out_dir, tensorboard=cfg.tensorboard) if main else None
+        if main and self.state.step == 0 and (cfg.init_from or cfg.freeze or cfg.lora.rank):
+            if self.init_report is not None:
+                self.init_report.save(self.out_dir / "init_report.json")
+            tqdm.write(describe_transfer(self.init_report, self.module))
         stream = self.data.train_batches(start_sample=self.state.samples_seen, batch_size=cfg.batch_size,
                                          rank=self.dist.rank, world_size=self.world_size, grad_accum=cfg.grad_accum)
         bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train", unit="step",

@@ -1,7 +1,7 @@
 """Building a run's live objects from its configuration: the model and the data stream.
 
-The data side resolves ``cfg.data`` into a training and a validation source (see
-:class:`omnimask.data.config.DataConfig`), wraps them in the deterministic sample stream of
+The data side opens ``cfg.data``'s training and validation sources (the source table of
+:mod:`omnimask.data.sources`), wraps them in the deterministic sample stream of
 :mod:`omnimask.data.stream` (indexable sources, split over ranks by :class:`RankBlockSampler`) or of
 :mod:`omnimask.data.stream_samples` (shard streams and their mixtures) with 4M masking, and collates
 batches.
@@ -10,51 +10,54 @@ batches.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
-import json
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
-from omnimask.batch import Batch
-from omnimask.config import ConfigError, to_dict
-from omnimask.data.config import DataConfig
-from omnimask.data.mixture_source import MixtureSource, MixtureStream
-from omnimask.data.shard_reader import ShardSet, ShardSource
-from omnimask.data.shards import TOKEN_EXTS, sublocation
+from omnimask.batch import LABEL_KEY, Batch, label_batch
+from omnimask.config import ConfigError
+from omnimask.data.sources import open_sources
 from omnimask.data.stream import IndexedSamples, RankBlockSampler, SampleSource, batches
 from omnimask.data.stream_samples import StreamSamples, StreamSource
-from omnimask.data.synth_tokens import (
-    SynthTokenizer,
-    SynthTokenSource,
-    model_inputs,
-    pretokenize_synth,
-    render_range,
-)
-from omnimask.data.synthworld import SynthWorldConfig
-from omnimask.data.token_store import TokenStore
-from omnimask.masking import Masker, collate
-from omnimask.modalities import ModalitySpec
+from omnimask.data.transforms import model_inputs
+from omnimask.masking import Masker, WholeInputs, collate
+from omnimask.modalities import ModalitySpec, select
 from omnimask.model import FourM
-from omnimask.tokenizers.bundle import shipped_bundle_path
-from omnimask.tokenizers.text import TextTokenizer
+from omnimask.model.heads import TaskModel, TaskModelConfig
+from omnimask.training.transfer import LoadReport, add_lora, freeze, init_from
 
 #: Seed offset of the validation stream, so it never coincides with training draws.
 VAL_SEED_OFFSET = 10_007
 
 
-def build_model(cfg: Any) -> FourM:
-    """The FourM of ``cfg.model`` (initialised from ``cfg.model.init_seed``)."""
-    return FourM(cfg.model)
+def build_model(cfg: Any) -> tuple[nn.Module, LoadReport | None]:
+    """The model of a run and, with ``cfg.init_from``, the report of what was loaded into it.
+
+    A FourM of ``cfg.model`` (initialised from ``cfg.model.init_seed``) or, with a head, a TaskModel;
+    then the pretrained tensors, the frozen parameters and the LoRA adapters of the config.
+    """
+    model: nn.Module = FourM(cfg.model) if cfg.head.kind == "none" else TaskModel(
+        TaskModelConfig(model=cfg.model, head=cfg.head))
+    report = init_from(model, cfg.init_from) if cfg.init_from else None
+    if cfg.lora.rank:
+        add_lora(model, cfg.lora, trainable=["head.*"] if cfg.head.kind != "none" else [])
+    if cfg.freeze:
+        freeze(model, cfg.freeze)
+    return model, report
 
 
 def _mask_one(raw: dict, rng: np.random.Generator, masker: Masker, specs: Mapping[str, ModalitySpec]) -> Any:
-    return masker(model_inputs(raw, specs), rng)
+    masked = masker(model_inputs(raw, specs), rng)
+    if LABEL_KEY in raw:
+        masked[LABEL_KEY] = raw[LABEL_KEY]
+    return masked
 
 
 @dataclasses.dataclass
@@ -77,7 +80,10 @@ class TrainingData:
         return IndexedSamples(source, partial(_mask_one, masker=self.masker, specs=self.specs), seed, shuffle)
 
     def _collate(self, items: list) -> Batch:
-        return collate(items, self.specs)
+        batch = collate(items, self.specs)
+        if LABEL_KEY in items[0]:
+            batch[LABEL_KEY] = label_batch(torch.from_numpy(np.stack([item[LABEL_KEY] for item in items])))
+        return batch
 
     def _stream(self, source: StreamSource, seed: int, batch_size: int, start_sample: int = 0, rank: int = 0,
                 world_size: int = 1, num_workers: int = 0) -> Iterator[Batch]:
@@ -109,92 +115,18 @@ class TrainingData:
         return batches(ds, self._collate, batch_size, 0, num_batches=num_batches)
 
 
-def _synth_fingerprint(data: DataConfig, specs: Mapping[str, ModalitySpec]) -> str:
-    desc = {"data": to_dict(data), "specs": {n: to_dict(s) for n, s in specs.items()}}
-    for name in ("num_workers", "paths", "weights", "resampled", "shuffle_buffer"):  # no effect on SynthWorld
-        desc["data"].pop(name)
-    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _synth_tokenizer(data: DataConfig, specs: Mapping[str, ModalitySpec], world: SynthWorldConfig) -> SynthTokenizer:
-    if data.tokenizers == "shipped":
-        return SynthTokenizer.load(shipped_bundle_path(f"synthworld{data.resolution}"), specs)
-    if data.tokenizers != "kmeans":
-        return SynthTokenizer.load(data.tokenizers, specs)
-    fit = render_range(data.synth_seed, 0, min(data.fit_samples, data.num_train), world, desc="render (fit)")
-    text = TextTokenizer.from_file(data.text_tokenizer) if data.text_tokenizer else None
-    return SynthTokenizer.fit(specs, fit, text=text, seed=data.synth_seed)
-
-
-def synth_stores(data: DataConfig, specs: Mapping[str, ModalitySpec], cache: Path) -> tuple[TokenStore, TokenStore]:
-    """Pre-tokenized training and validation stores of SynthWorld scenes (cached in ``cache``)."""
-    stamp = cache / "fingerprint.txt"
-    fingerprint = _synth_fingerprint(data, specs)
-    if stamp.is_file() and stamp.read_text() == fingerprint:
-        return TokenStore.load(cache / "train"), TokenStore.load(cache / "val")
-    world = SynthWorldConfig(resolution=data.resolution)
-    tokenizer = _synth_tokenizer(data, specs, world)
-    train = pretokenize_synth(tokenizer, render_range(data.synth_seed, 0, data.num_train, world, "render (train)"))
-    val_scenes = render_range(data.synth_seed, data.num_train, data.num_val, world, "render (val)")
-    val = pretokenize_synth(tokenizer, val_scenes)
-    tokenizer.save(cache / "tokenizers")
-    train.save(cache / "train")
-    val.save(cache / "val")
-    stamp.write_text(fingerprint)
-    return train, val
-
-
-def _token_shards(location: str, specs: Mapping[str, ModalitySpec]) -> ShardSet:
-    shards = ShardSet.open(location, specs)
-    raw = {m: e for m, e in shards.modalities.items() if e not in TOKEN_EXTS}
-    if raw:
-        raise ConfigError(f"{location} stores {raw} as raw files; training reads tokens: shard a pre-tokenized "
-                          "store (omnimask pretokenize, then omnimask shard)")
-    return shards
-
-
-def shard_sources(data: DataConfig, specs: Mapping[str, ModalitySpec]
-                  ) -> tuple[StreamSource, StreamSource | None, Path | None]:
-    """Training stream (one shard dataset or a weighted mixture), validation stream and tokenizer folder."""
-    roots = data.paths or [data.path]
-    trains = [ShardSource(_token_shards(sublocation(r, "train"), specs), data.resampled, data.shuffle_buffer)
-              for r in roots]
-    train = trains[0] if len(trains) == 1 else MixtureStream(trains, data.weights)
-    try:
-        val_set = _token_shards(sublocation(roots[0], "val"), specs)
-    except FileNotFoundError:
-        val_set = None
-    val = ShardSource(val_set, resampled=False, shuffle_buffer=0, epochs=1) if val_set is not None else None
-    local = Path(roots[0]) / "tokenizers"
-    return train, val, local if "://" not in roots[0] and local.is_dir() else None
-
-
 def build_data(cfg: Any) -> TrainingData:
-    """Resolve ``cfg.data`` into the training and validation streams."""
-    data: DataConfig = cfg.data
+    """Resolve ``cfg.data`` into the training and validation streams (sources: :mod:`omnimask.data.sources`).
+
+    With a task head the samples hold only the head's inputs, given whole (:class:`WholeInputs`), and
+    their labels.
+    """
     specs = cfg.model.specs()
-    masker = Masker(specs, cfg.masking)
-    tokenizer_dir: Path | None
-    if data.source == "store":
-        roots = [Path(p) for p in data.paths or [data.path]]
-        stores = [TokenStore.load(root / "train") for root in roots]
-        train: SampleSource | StreamSource = (
-            stores[0] if len(stores) == 1 else MixtureSource(stores, data.weights, seed=cfg.seed)
-        )
-        val: SampleSource | StreamSource | None = (
-            TokenStore.load(roots[0] / "val") if (roots[0] / "val").is_dir() else None
-        )
-        tokenizer_dir = roots[0] / "tokenizers" if (roots[0] / "tokenizers").is_dir() else None
-    elif data.source == "shards":
-        train, val, tokenizer_dir = shard_sources(data, specs)
-    elif data.source == "synth":
-        train, val = synth_stores(data, specs, Path(cfg.out_dir) / "data")
-        tokenizer_dir = Path(cfg.out_dir) / "data" / "tokenizers"
-    else:
-        world = SynthWorldConfig(resolution=data.resolution)
-        tokenizer = _synth_tokenizer(data, specs, world)
-        tokenizer_dir = Path(cfg.out_dir) / "tokenizers"
-        tokenizer.save(tokenizer_dir)
-        train = SynthTokenSource(tokenizer, data.num_train, data.synth_seed, world)
-        val = SynthTokenSource(tokenizer, data.num_val, data.synth_seed, world, offset=data.num_train)
-    return TrainingData(train, val, specs, masker, cfg.seed, data.num_workers, tokenizer_dir)
+    if cfg.head.kind != "none":
+        specs = select(specs, cfg.head.inputs or cfg.model.inputs or list(specs))
+        if not cfg.data.task:
+            raise ConfigError(f"head.kind={cfg.head.kind} needs labels: set data.task (e.g. {cfg.head.task!r})")
+    sources = open_sources(cfg.data, specs, cfg.out_dir, cfg.seed)
+    masker = WholeInputs(specs) if cfg.head.kind != "none" else Masker(specs, cfg.masking)
+    return TrainingData(sources.train, sources.val, specs, masker, cfg.seed, cfg.data.num_workers,
+                        sources.tokenizer_dir)

@@ -10,14 +10,16 @@ import torch
 from omnimask.commands import pretokenize
 from omnimask.config import ConfigError
 from omnimask.data.pretokenize import dataset_keys, pretokenize_dataset, select_specs
-from omnimask.data.synth_tokens import SynthTokenizer, vocabulary_corpus
+from omnimask.data.synth_tokens import vocabulary_corpus
 from omnimask.data.synthworld import SHAPES, SynthWorldConfig, load_sample, render_sample, write_dataset
 from omnimask.data.token_store import TokenStore
+from omnimask.data.tokenize import SampleTokenizer
 from omnimask.modalities import synthworld_modalities
 from omnimask.tokenizers.base import ModalityTokenizer
-from omnimask.tokenizers.bundle import CardMapTokenizer, SequenceTokenizer, save_tokenizers
+from omnimask.tokenizers.bundle import save_tokenizers
+from omnimask.tokenizers.entries import CardMapTokenizer, SequenceTokenizer
 from omnimask.tokenizers.text import train_text_tokenizer
-from omnimask.tokenizers.training.recipes import synth_config
+from omnimask.training.tokenizers.recipes import synth_config
 
 RES = 16
 
@@ -51,7 +53,7 @@ def test_store_rows_are_the_samples_tokens_aligned_by_key(world, tmp_path):
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert (out / "tokenizers" / "manifest.json").is_file() and not (out / ".parts").exists()
     specs = {n: s for n, s in synthworld_modalities(resolution=RES).items() if n in manifest["modalities"]}
-    direct = SynthTokenizer.load(world / "bundle", specs)
+    direct = SampleTokenizer.load(world / "bundle", specs)
     for split, count in manifest["splits"].items():
         store = TokenStore.load(out / split)
         keys = dataset_keys(world / "synth", split)
@@ -71,7 +73,7 @@ def test_an_interrupted_run_resumes_to_the_same_store(world, tmp_path, monkeypat
     reference = tmp_path / "reference"
     pretokenize_dataset(world / "synth", reference, tokenizers=world / "bundle", splits=["train"], progress=False)
     calls = {"n": 0}
-    batch = SynthTokenizer.batch
+    batch = SampleTokenizer.batch
 
     def failing(self, samples):
         calls["n"] += 1
@@ -79,13 +81,13 @@ def test_an_interrupted_run_resumes_to_the_same_store(world, tmp_path, monkeypat
             raise KeyboardInterrupt
         return batch(self, samples)
 
-    monkeypatch.setattr(SynthTokenizer, "batch", failing)
+    monkeypatch.setattr(SampleTokenizer, "batch", failing)
     out = tmp_path / "tokens"
     with pytest.raises(KeyboardInterrupt):
         pretokenize_dataset(world / "synth", out, tokenizers=world / "bundle", splits=["train"], batch=1, chunk=2,
                             progress=False)  # fmt: skip
     assert (out / ".parts" / "train" / "00000" / "keys.json").is_file()  # the first chunk survived
-    monkeypatch.setattr(SynthTokenizer, "batch", batch)
+    monkeypatch.setattr(SampleTokenizer, "batch", batch)
     pretokenize_dataset(world / "synth", out, tokenizers=world / "bundle", splits=["train"], batch=1, chunk=2,
                         progress=False)  # fmt: skip
     a, b = TokenStore.load(reference / "train"), TokenStore.load(out / "train")

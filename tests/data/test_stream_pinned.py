@@ -16,8 +16,8 @@ pytest.importorskip("webdataset")
 from omnimask.data.shard_reader import ShardSet, ShardSource
 from omnimask.data.shard_writer import shard_dataset
 from omnimask.data.stream_samples import StreamSamples
-from omnimask.data.synth_tokens import model_inputs
 from omnimask.data.token_store import TokenStore
+from omnimask.data.transforms import model_inputs
 from omnimask.masking import Masker, MaskingConfig, all2all, collate, combine_mixtures, rgb2all
 from omnimask.modalities import ModalitySpec
 

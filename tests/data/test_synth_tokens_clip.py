@@ -1,12 +1,13 @@
-"""SynthTokenizer on the MiniCLIP feature modalities: ``tok_clip@R`` and ``tok_clip_global`` ids from a
+"""SampleTokenizer on the MiniCLIP feature modalities: ``tok_clip@R`` and ``tok_clip_global`` ids from a
 scene's RGB, MiniCLIP run once per batch, k-means stand-ins that save and load."""
 
 import numpy as np
 import pytest
 
 from omnimask.data.labelers.registry import load_labeler
-from omnimask.data.synth_tokens import SynthTokenizer
+from omnimask.data.synth_tokens import fit_synth_tokenizer
 from omnimask.data.synthworld import SynthWorldConfig, render_sample
+from omnimask.data.tokenize import SampleTokenizer
 from omnimask.modalities import synthworld_modalities
 
 KEEP = ("rgb@32", "tok_depth@32", "tok_clip@32", "tok_clip_global")
@@ -45,7 +46,7 @@ def test_clip_modalities_in_the_synthworld_set():
 
 def test_batch_gives_clip_ids_with_one_miniclip_pass(specs, scenes, tmp_path):
     labeler = CountingLabeler()
-    tok = SynthTokenizer.fit(specs, scenes, seed=0, labeler=labeler)
+    tok = fit_synth_tokenizer(specs, scenes, seed=0, labeler=labeler)
     labeler.calls = 0
     out = tok.batch(scenes[:4])
     assert labeler.calls == 1
@@ -55,13 +56,13 @@ def test_batch_gives_clip_ids_with_one_miniclip_pass(specs, scenes, tmp_path):
     assert clip.min() >= 0 and clip.max() < 16 and glob.min() >= 0 and glob.max() < 16
     assert len(np.unique(clip)) > 1  # positions of a scene differ
     tok.save(tmp_path)
-    again = SynthTokenizer.load(tmp_path, specs).batch(scenes[:4])
+    again = SampleTokenizer.load(tmp_path, specs).batch(scenes[:4])
     for name in ("tok_clip@32", "tok_clip_global"):
         assert all(np.array_equal(a[name], b[name]) for a, b in zip(out, again))
 
 
 def test_clip_grid_other_than_miniclips_is_refused(specs, scenes):
-    tok = SynthTokenizer.fit(specs, scenes, seed=0)
+    tok = fit_synth_tokenizer(specs, scenes, seed=0)
     tok.specs["tok_clip@32"] = specs["tok_clip@32"].with_(grid=(4, 4), num_tokens=16)
     with pytest.raises(ValueError, match=r"feature grid \(8, 8\) is not the spec's grid \(4, 4\)"):
         tok.batch(scenes[:1])

@@ -32,7 +32,7 @@ def test_sphere_every_pixel_matches_closed_form():
     scene = make_scene([sphere], eye=(1.0, 2.0, distance), target=(0.3, radius, -0.2))
     out = _render(scene)
     basis = scene.camera.basis()
-    cam, dirs = camera_rays(scene, RES, basis)
+    cam, dirs = camera_rays(scene.camera, RES, basis)
     # Independent closed form: |eye + t d - c| = r, nearest root.
     oc = np.asarray(scene.camera.eye) - np.asarray(sphere.center)
     b = dirs @ oc
@@ -104,7 +104,7 @@ def test_every_surface_pixel_lies_on_the_solid_with_an_outward_normal(shape, dim
     scene = make_scene([obj], eye=(1.5, 2.2, 3.5), target=(0.1, 0.5, 0.2))
     out = _render(scene)
     basis = scene.camera.basis()
-    cam, dirs = camera_rays(scene, RES, basis)
+    cam, dirs = camera_rays(scene.camera, RES, basis)
     mine = out["instance"].ravel() == 1
     assert mine.sum() > 40
     t = out["depth"].ravel()[mine].astype(np.float64) / -cam[mine, 2]
@@ -126,7 +126,7 @@ def test_floor_depth_and_normal_are_exact():
     scene = make_scene([], eye=(0.0, 2.0, 5.0), target=(0.0, 0.0, 0.0))
     out = _render(scene)
     basis = scene.camera.basis()
-    cam, dirs = camera_rays(scene, RES, basis)
+    cam, dirs = camera_rays(scene.camera, RES, basis)
     floor = out["semseg"].ravel() == 1
     assert floor.sum() > 200
     t = -2.0 / dirs[floor, 1]
@@ -146,7 +146,7 @@ def test_torus_hits_solve_its_quartic():
 
     torus = make_object("torus", "pink", "shiny", 0.0, 0.0, 0.3, (0.5, 0.18))
     scene = make_scene([torus], eye=(1.5, 1.2, 3.5), target=(0.0, 0.2, 0.0))
-    _, dirs = camera_rays(scene, 64, scene.camera.basis())
+    _, dirs = camera_rays(scene.camera, 64, scene.camera.basis())
     eye = np.asarray(scene.camera.eye)
     t = intersect_objects([torus], eye, dirs)[0]
     hit = np.isfinite(t)

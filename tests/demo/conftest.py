@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from omnimask.data.synth_tokens import SynthTokenizer, render_range
+from omnimask.data.synth_tokens import fit_synth_tokenizer, render_range
 from omnimask.data.synthworld import SynthWorldConfig
 from omnimask.modalities import ModalitySpec
 from omnimask.model import FourM, config_for_specs
@@ -39,7 +39,7 @@ def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo_model")
     samples = render_range(0, 0, 8, SynthWorldConfig(resolution=RES))
     specs = tiny_specs(4400)
-    fitted = SynthTokenizer.fit({n: s for n, s in specs.items() if s.kind != "global_tokens"}, samples)
+    fitted = fit_synth_tokenizer({n: s for n, s in specs.items() if s.kind != "global_tokens"}, samples)
     torch.manual_seed(0)
     model = FourM(config_for_specs(specs, size=None, dim=32, encoder_depth=1, decoder_depth=1, num_heads=2))
     model.save_pretrained(folder)

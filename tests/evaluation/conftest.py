@@ -8,7 +8,7 @@ import pytest
 import torch
 from eval_doubles import ARCH, GLOBAL_NAME
 
-from omnimask.data.synth_tokens import SynthTokenizer
+from omnimask.data.synth_tokens import fit_synth_tokenizer
 from omnimask.data.synthworld import SynthWorldConfig, render_sample
 from omnimask.modalities import ModalitySpec, synthworld_modalities
 from omnimask.model import FourM, config_for_specs
@@ -43,7 +43,7 @@ def specs() -> dict[str, ModalitySpec]:
 @pytest.fixture(scope="session")
 def bundle(specs, scenes) -> dict:
     """k-means map tokenizers and a WordPiece text tokenizer fitted on the four scenes (no global one)."""
-    fitted = SynthTokenizer.fit({n: s for n, s in specs.items() if s.kind != "global_tokens"}, scenes, seed=0)
+    fitted = fit_synth_tokenizer({n: s for n, s in specs.items() if s.kind != "global_tokens"}, scenes, seed=0)
     return fitted.tokenizers
 
 

@@ -15,6 +15,8 @@ GLOBAL_NAME = "tok_clip_global"
 class PerfectMapTokenizer:
     """A lossless stand-in: remembers every map it tokenizes and returns it on detokenize."""
 
+    vocab_size = 1 << 30  # its ids are indices into its memory
+
     def __init__(self) -> None:
         self.memory: list[np.ndarray] = []
 
@@ -38,7 +40,7 @@ class FakeGlobalTokenizer:
         bits = (np.asarray(raw) > 0).astype(np.int64)  # (B, 4)
         return torch.from_numpy(np.stack([bits[:, 0] + 2 * bits[:, 1], bits[:, 2] + 2 * bits[:, 3]], 1))
 
-    def detokenize(self, ids: torch.Tensor) -> np.ndarray:
+    def detokenize(self, ids: torch.Tensor, grid=None) -> np.ndarray:
         ids = ids.numpy()
         bits = np.stack([ids[:, 0] % 2, ids[:, 0] // 2 % 2, ids[:, 1] % 2, ids[:, 1] // 2 % 2], 1)
         return (bits * 2 - 1).astype(np.float32)

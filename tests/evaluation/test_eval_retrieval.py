@@ -1,35 +1,10 @@
-"""Recall@k from similarity matrices (ties at chance), pools, and the caption→RGB CLIP-score analogue."""
+"""Retrieval accumulators: embedding pairs (ties at chance) and the caption→RGB CLIP-score analogue."""
 
 import numpy as np
 import pytest
 import torch
 
-from omnimask.evaluation.metrics import ClipScoreMetric, RetrievalMetric, pooled_recall, recall_at_k
-from omnimask.evaluation.metrics.retrieval import pools
-
-
-def test_recall_of_identity_ranks_and_ties():
-    assert recall_at_k(np.eye(5), 1) == 1.0
-    assert recall_at_k(np.ones((4, 4)), 1) == pytest.approx(1 / 4)  # all tied: chance
-    assert recall_at_k(np.ones((4, 4)), 3) == pytest.approx(3 / 4)
-    sim = np.array([[0.5, 0.9, 0.1], [0.2, 0.8, 0.3], [0.0, 0.0, 0.7]])  # query 0's match ranks second
-    assert recall_at_k(sim, 1) == pytest.approx(2 / 3)
-    assert recall_at_k(sim, 2) == 1.0
-    with pytest.raises(ValueError, match="square"):
-        recall_at_k(np.ones((2, 3)), 1)
-
-
-def test_pools_cover_every_item():
-    assert pools(250, 100) == [slice(0, 100), slice(100, 250)]
-    assert pools(30, 100) == [slice(0, 30)]
-    assert pools(0, 100) == []
-
-
-def test_pooled_recall_compares_within_pools_only():
-    emb = torch.eye(4)
-    gallery = torch.stack([emb[1], emb[0], emb[2], emb[3]])  # swapped in the first pool of two
-    assert pooled_recall(emb, gallery, (1,), pool=2) == {"r@1": pytest.approx(0.5)}
-    assert pooled_recall(emb, emb, (1,), pool=2) == {"r@1": 1.0}
+from omnimask.evaluation.metrics import ClipScoreMetric, RetrievalMetric
 
 
 def test_retrieval_metric_takes_pairs_or_single_embeddings():

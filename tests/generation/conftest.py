@@ -55,7 +55,7 @@ def text_tokenizer():
 @pytest.fixture(scope="session")
 def bundle(text_tokenizer):
     """(model, tokenizers): rgb@16 pixels, tok_semseg@16 (3 classes, k-means), caption and det."""
-    from omnimask.tokenizers.bundle import MapTokenizer, SequenceTokenizer
+    from omnimask.tokenizers.entries import MapTokenizer, SequenceTokenizer
     from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
 
     feats = torch.zeros(3, 3, 8, 8)

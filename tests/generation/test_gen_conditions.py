@@ -8,7 +8,7 @@ import torch
 
 from omnimask.generation import Plan, Sampler, Step
 from omnimask.generation.conditions import (
-    build_conditions,
+    Conditioner,
     changed_pixels,
     inpaint,
     move_box,
@@ -18,7 +18,7 @@ from omnimask.generation.conditions import (
     tokens_keep_from_pixels,
     with_metadata,
 )
-from omnimask.masking.special_tokens import EOS_ID
+from omnimask.tokenizers.text.special import EOS_ID
 
 
 def image(seed: int = 0) -> np.ndarray:
@@ -33,8 +33,8 @@ def test_raw_conditions_through_tokenizers(bundle, tmp_path, text_tokenizer):
     seg = np.zeros((16, 16), np.int64)
     seg[:8, 8:] = 2
     boxes = [{"class": "cube", "box": [0.1, 0.2, 0.5, 0.6]}]
-    state = build_conditions({"rgb@16": tmp_path / "photo.png", "tok_semseg@16": seg, "caption": "a red cube",
-                              "det": boxes}, model.specs, toks)
+    state = Conditioner(model.specs, toks)({"rgb@16": tmp_path / "photo.png", "tok_semseg@16": seg,
+                                           "caption": "a red cube", "det": boxes})
     rgb = state["rgb@16"]
     assert rgb.tensor.shape == (1, 3, 16, 16) and rgb.input_keep.all() and not rgb.target_keep.any()
     assert abs(float(rgb.tensor.mean())) < 3  # ImageNet-normalised, not raw bytes
@@ -43,20 +43,20 @@ def test_raw_conditions_through_tokenizers(bundle, tmp_path, text_tokenizer):
     ids = text_tokenizer.encode("a red cube")
     assert cap.tensor[0].tolist() == [*ids, EOS_ID] and cap.input_keep.all()
     assert state["det"].tensor[0, -1].item() == EOS_ID
-    ids_direct = build_conditions({"tok_semseg@16": torch.tensor([1, 1, 0, 2])}, model.specs)
+    ids_direct = Conditioner(model.specs)({"tok_semseg@16": torch.tensor([1, 1, 0, 2])})
     assert ids_direct["tok_semseg@16"].tensor.tolist() == [[1, 1, 0, 2]]
 
 
 def test_raw_condition_errors(bundle):
     model, toks = bundle
-    with pytest.raises(ValueError, match="unknown modalities"):
-        build_conditions({"depth": 1}, model.specs, toks)
+    with pytest.raises(ValueError, match="unknown modality"):
+        Conditioner(model.specs, toks)({"depth": 1})
     with pytest.raises(ValueError, match="needs a tokenizer"):
-        build_conditions({"caption": "a cube"}, model.specs)
+        Conditioner(model.specs)({"caption": "a cube"})
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
-        build_conditions({"tok_semseg@16": torch.tensor([1, 1, 0, 7])}, model.specs)
+        Conditioner(model.specs)({"tok_semseg@16": torch.tensor([1, 1, 0, 7])})
     with pytest.raises(ValueError, match="exceed"):
-        build_conditions({"caption": "a red cube " * 5}, model.specs, toks)
+        Conditioner(model.specs, toks)({"caption": "a red cube " * 5})
 
 
 def test_pixel_mask_to_token_mask(bundle):
@@ -74,7 +74,7 @@ def test_inpainting_and_outpainting_keep_the_known_tokens(bundle):
     model, toks = bundle
     seg = np.zeros((16, 16), np.int64)
     seg[8:, :] = 1
-    cond = build_conditions({"tok_semseg@16": seg, "caption": "a cube"}, model.specs, toks)
+    cond = Conditioner(model.specs, toks)({"tok_semseg@16": seg, "caption": "a cube"})
     known = np.zeros((16, 16), bool)
     known[:, :8] = True  # left half known: out-paint the right half
     state = {**cond, "tok_semseg@16": inpaint(cond["tok_semseg@16"], model.specs["tok_semseg@16"], known)}
@@ -103,7 +103,7 @@ def test_box_edit_changes_regenerated_tokens(bundle):
     plan = Plan((Step(target="tok_semseg@16", scheme="roar", num_steps=1, temperature=0.0),))
     runs = []
     for b in (boxes, move_box(boxes, 0, dx=0.5, dy=0.5)):
-        cond = build_conditions({"det": b}, model.specs, toks)
+        cond = Conditioner(model.specs, toks)({"det": b})
         runs.append(Sampler(model, diagnostics=True).generate(cond, plan).records[0].candidate_margins)
     assert not torch.allclose(runs[0], runs[1])
 
@@ -126,11 +126,33 @@ def test_metadata_steering():
     assert raw["metadata"] == {"brightness": 0.2}
 
 
-def test_sampler_takes_raw_conditions_with_its_tokenizers(bundle):
-    model, toks = bundle
-    raw = {"rgb@16": image(3)[:16, :16], "caption": "a red cube"}
+def test_sampler_refuses_raw_conditions(bundle):
+    model, _ = bundle
     plan = Plan((Step(target="tok_semseg@16", scheme="roar", num_steps=2, temperature=1.0),))
-    direct = Sampler(model, tokenizers=toks).generate(raw, plan, seed=4)
-    tokenized = Sampler(model).generate(build_conditions(raw, model.specs, toks), plan, seed=4)
-    assert torch.equal(direct.tokens("tok_semseg@16"), tokenized.tokens("tok_semseg@16"))
-    assert list(direct.state) == ["rgb@16", "caption", "tok_semseg@16"]
+    with pytest.raises(TypeError, match="raw values; tokenize them first"):
+        Sampler(model).generate({"caption": "a red cube"}, plan, seed=4)
+
+
+def test_batched_conditions_equal_one_by_one(bundle):
+    model, toks = bundle
+    conditioner = Conditioner(model.specs, toks)
+    rgbs, captions = [image(3)[:16, :16], image(4)[:16, :16]], ["a red cube", "a blue cone and a cube"]
+    both = conditioner.batch({"rgb@16": rgbs, "caption": captions})
+    for b in range(2):
+        one = conditioner({"rgb@16": rgbs[b], "caption": captions[b]})
+        assert torch.equal(both["rgb@16"].tensor[b], one["rgb@16"].tensor[0])
+        n = int(one["caption"].input_keep[0].sum())
+        assert both["caption"].tensor[b, :n].tolist() == one["caption"].tensor[0, :n].tolist()
+    with pytest.raises(ValueError, match="same number of values"):
+        conditioner.batch({"rgb@16": rgbs, "caption": captions[:1]})
+
+
+def test_overlong_sequences_raise_or_are_cut_keeping_eos(bundle):
+    model, toks = bundle
+    conditioner = Conditioner(model.specs, toks)
+    long = "a red cube " * 5
+    with pytest.raises(ValueError, match="exceed the modality"):
+        conditioner({"caption": long})
+    cut = conditioner({"caption": long}, truncate=True)["caption"]
+    n = model.specs["caption"].num_tokens
+    assert cut.tensor.shape == (1, n) and cut.tensor[0, -1].item() == EOS_ID and cut.input_keep.all()

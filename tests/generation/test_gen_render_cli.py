@@ -13,7 +13,8 @@ from PIL import Image
 from omnimask.commands import generate
 from omnimask.config import ConfigError
 from omnimask.generation import Sampler, plan
-from omnimask.generation.conditions import build_conditions
+from omnimask.generation.conditions import Conditioner
+from omnimask.generation.pipeline import resolve_name
 from omnimask.generation.render import colorize, decode_state, grid_picture, write_outputs
 from omnimask.tokenizers.bundle import save_tokenizers
 
@@ -39,7 +40,7 @@ def test_colorize_dispatches_on_the_raw_array():
 def test_write_outputs_and_grid(bundle, tmp_path):
     model, toks = bundle
     raw = {"rgb@16": np.full((16, 16, 3), 200, np.uint8), "caption": "a red cube"}
-    cond = build_conditions(raw, model.specs, toks)
+    cond = Conditioner(model.specs, toks)(raw)
     p = plan(list(raw), ["tok_semseg@16", "det"], model.specs)
     result = Sampler(model).generate(cond, p, seed=0)
     decoded = decode_state(result.state, model.specs, toks, [*raw, *p.targets])
@@ -114,7 +115,7 @@ def test_generate_command_errors(model_dir, tmp_path):
         cli("--model", str(model_dir), "--input", "caption", "--target", "det", "--out", str(tmp_path))
     with pytest.raises(ConfigError, match="--target is required"):
         cli("--model", str(model_dir), "--input", "caption=a cube", "--out", str(tmp_path))
-    assert generate.resolve_name("semseg", ["tok_semseg@16", "rgb@16"]) == "tok_semseg@16"
-    assert generate.resolve_name("rgb", ["tok_rgb@16", "rgb@16"]) == "rgb@16"
+    assert resolve_name("semseg", ["tok_semseg@16", "rgb@16"]) == "tok_semseg@16"
+    assert resolve_name("rgb", ["tok_rgb@16", "rgb@16"]) == "rgb@16"
     with pytest.raises(ValueError, match="ambiguous"):
-        generate.resolve_name("rgb", ["rgb@16", "rgb@32"])
+        resolve_name("rgb", ["rgb@16", "rgb@32"])

@@ -7,6 +7,7 @@ import torch
 
 from omnimask.generation import Guidance, Logits, ModelRunner, Plan, Sampler, Step
 from omnimask.generation.state import commit, full_condition, pending
+from omnimask.generation.strategies import STRATEGIES, schemes_for
 
 
 def rgb_only(conditions):
@@ -43,6 +44,22 @@ def test_every_slot_filled_with_valid_ids(model, conditions, plan):
         else:
             assert mb.input_keep.all()
         assert real.numel() and int(real.min()) >= 0 and int(real.max()) < spec.vocab_size
+
+
+@pytest.mark.parametrize("scheme", list(STRATEGIES))
+def test_each_strategy_fills_every_target_it_fits_and_a_seed_reproduces_it(model, conditions, scheme):
+    targets = [name for name, spec in model.specs.items() if spec.predictable and scheme in schemes_for(spec)]
+    assert targets, f"{scheme} fits no modality kind of the tiny model"
+    for target in targets:
+        plan = Plan((Step(target=target, scheme=scheme, num_steps=2, temperature=1.5),))
+        sampler = Sampler(model)
+        first, again = (sampler.generate(rgb_only(conditions), plan, seed=3) for _ in range(2))
+        mb = first.state[target]
+        assert not mb.target_keep.any(), f"{scheme} left {target} slots undecoded"
+        if not model.specs[target].is_sequence:
+            assert mb.input_keep.all()
+        assert torch.equal(first.tokens(target), again.tokens(target))
+        assert torch.equal(mb.input_keep, again.state[target].input_keep)
 
 
 def test_same_seed_reproduces_and_seeds_differ(model, conditions):

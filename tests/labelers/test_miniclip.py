@@ -1,4 +1,5 @@
-"""MiniCLIP: the shipped checkpoint behind the labeler protocol, checkpoints, training and retrieval."""
+"""MiniCLIP: the shipped checkpoint behind the labeler protocol, checkpoints and retrieval (training:
+tests/training/test_miniclip_training.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,7 @@ from omnimask.data.labelers import (
     load_miniclip,
     save_miniclip,
 )
-from omnimask.data.labelers.miniclip_train import (
-    HELDOUT_START,
-    MiniClipTrainConfig,
-    fit_miniclip,
-    render_pairs,
-    retrieval_recall,
-)
+from omnimask.training.miniclip import HELDOUT_START, render_pairs, retrieval_recall
 
 TINY = MiniClipConfig(width=32, image_depth=1, text_depth=1, num_heads=2, embed_dim=16, vocab_size=8)
 
@@ -94,21 +89,6 @@ def test_shipped_checkpoint_retrieves_fresh_scenes_far_above_chance(shipped, fre
     assert scores["text_to_image_r@5"] >= 0.8 and scores["image_to_text_r@5"] >= 0.8
 
 
-def test_retrieval_recall_exact_values():
-    images = torch.eye(4)
-    texts = torch.eye(4)[[0, 1, 3, 2]]  # pairs 2 and 3 swapped: each is beaten by the other's text
-    scores = retrieval_recall(images, texts, pool=4, ks=(1, 2))
-    assert scores == {
-        "image_to_text_r@1": 0.5,
-        "image_to_text_r@2": 1.0,
-        "text_to_image_r@1": 0.5,
-        "text_to_image_r@2": 1.0,
-    }
-    assert retrieval_recall(images, texts, pool=2, ks=(1,))["image_to_text_r@1"] == 0.5  # pools [0,1] and [2,3]
-    with pytest.raises(ValueError, match="multiple of pool"):
-        retrieval_recall(images, texts, pool=3)
-
-
 def test_init_is_a_function_of_the_seed():
     a, b = MiniClip(TINY).state_dict(), MiniClip(TINY).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -129,17 +109,3 @@ def test_checkpoint_round_trip(tmp_path):
         save_miniclip(model, WordVocab(["[PAD]", "[UNK]"]), tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="train-miniclip"):
         load_miniclip(tmp_path / "missing")
-
-
-def test_tiny_training_lowers_the_loss_and_is_deterministic():
-    rgb, captions = render_pairs(0, range(16), 2)
-    cfg = MiniClipTrainConfig(
-        num=16, batch_size=8, steps=16, captions_per_scene=2, lr=3e-3, warmup=2, eval_num=0, model=TINY
-    )
-    model, vocab, losses = fit_miniclip(rgb, captions, cfg, progress=False)
-    assert len(losses) == 16 and np.mean(losses[-4:]) < np.mean(losses[:4]) - 0.1
-    again, _, losses_again = fit_miniclip(rgb, captions, cfg, progress=False)
-    assert losses_again == losses
-    state, state_again = model.state_dict(), again.state_dict()
-    assert all(torch.equal(state[k], state_again[k]) for k in state)
-    assert model.config.vocab_size == len(vocab) and vocab.words[:2] == ["[PAD]", "[UNK]"]

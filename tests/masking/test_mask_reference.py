@@ -7,25 +7,19 @@ and uncut targets must merge back into the tokenised caption / detection string 
 """
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_paths import FIXTURES
 
 from omnimask.masking import EOS_ID, is_sentinel, merge_spans, sentinel_id, unpack_sequence
 
-FIXTURES = Path(
-    os.environ.get("OMNIMASK_REFERENCE_FIXTURES", Path(__file__).resolve().parents[3] / "shared/fixtures/reference-4m")
-)
 pytestmark = pytest.mark.skipif(not (FIXTURES / "cases").is_dir(), reason=f"reference fixtures not found at {FIXTURES}")
 
 
 def _cases():
-    for i in range(3):
-        meta = json.loads((FIXTURES / f"cases/forward_{i}.json").read_text())
-        arrays = np.load(FIXTURES / f"cases/forward_{i}.npz")
-        yield meta, arrays
+    for path in sorted((FIXTURES / "cases").glob("forward_*.json")):
+        yield json.loads(path.read_text()), np.load(path.with_suffix(".npz"))
 
 
 def test_reference_sequences_follow_our_layout_and_merge_rules():

@@ -26,7 +26,8 @@ from omnimask.masking import (
     rgb2all,
     unpack_sequence,
 )
-from omnimask.modalities import ModalitySpec
+from omnimask.modalities import KINDS, ModalitySpec
+from omnimask.model import FourM, config_for_specs
 
 SPECS = {
     s.name: s
@@ -242,3 +243,33 @@ def test_text_is_refused_with_a_hint():
     masker = Masker(SPECS, MaskingConfig(mixture=mixture()))
     with pytest.raises(TypeError, match="tokenize"):
         masker({"caption": "a red cube"}, 0)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_each_kind_goes_through_the_masker_and_the_model_adapters(kind):
+    """A tiny batch of one kind: masked, collated, embedded by its encoder adapter (and decoder adapter)."""
+    name = next((n for n, s in SPECS.items() if s.kind == kind), None)
+    assert name is not None, f"SPECS has no {kind} modality"
+    predictable = SPECS[name].predictable
+    partner = next(n for n, s in SPECS.items() if s.predictable and s.kind != kind)
+    specs = {n: SPECS[n] for n in (name, partner)}
+    mix = AlphaMixture(modalities={
+        name: ModalityAlphas(input_alphas=(1.0,), target_alphas=(1.0 if predictable else 0.0,)),
+        partner: ModalityAlphas(input_alphas=(0.0,), target_alphas=(1.0,)),
+    })  # fmt: skip
+    masker = Masker(specs, MaskingConfig(num_input_tokens=2, num_target_tokens=6, mixture=mix))
+    rng = np.random.default_rng(0)
+    batch = collate([masker(make_sample(rng), rng) for _ in range(3)], specs)
+    model = FourM(config_for_specs(specs, size=None, dim=32, encoder_depth=1, decoder_depth=1, num_heads=2))
+    mb = batch[name]
+    assert mb.input_keep.any(1).all(), f"{name}: every sample should have inputs"
+    b, j = mb.input_keep.nonzero(as_tuple=True)
+    x, pos = model.encoder_embeddings[name].embed(mb, b, j)
+    assert x.shape == pos.shape == (len(b), 32) and torch.isfinite(x).all()
+    if predictable:
+        selection = model.decoder_embeddings[name].select(mb)
+        assert len(selection.target) > 0 and int(selection.target.max()) < SPECS[name].vocab_size
+    else:
+        assert not mb.target_keep.any()
+    out = model(batch)
+    assert torch.isfinite(out.loss) and partner in out.loss_per_modality

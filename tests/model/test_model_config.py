@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from omnimask.config import ConfigError, apply_overrides, from_dict, to_dict
 from omnimask.modalities import ModalitySpec
 from omnimask.model import SIZES, ModelConfig, config_for_specs
+from omnimask.model.config import RELEASED_BLOCK
 
 
 def test_size_table_head_dim_is_64():
@@ -26,8 +29,9 @@ def test_resolve_fills_from_size_and_round_trips_as_json():
 
 
 def test_cli_overrides_change_size_and_fields():
-    cfg = apply_overrides(ModelConfig(), ["size=L", "qk_norm=true", "loss_denominator=all_present"])
-    assert cfg.resolve().dim == 1024 and cfg.qk_norm and cfg.loss_denominator == "all_present"
+    cfg = apply_overrides(ModelConfig(), ["size=L", "block.qk_norm=true", "loss_denominator=all_present"])
+    assert cfg.resolve().dim == 1024 and cfg.loss_denominator == "all_present"
+    assert cfg.block.qk_norm and not cfg.block.qkv_bias  # the rest of the block keeps the released values
     with pytest.raises(ConfigError, match="loss_denominator"):
         apply_overrides(ModelConfig(), ["loss_denominator=sometimes"])
 
@@ -41,10 +45,10 @@ def test_cli_overrides_change_size_and_fields():
         ({"size": None, "dim": 96, "encoder_depth": 2, "decoder_depth": 2, "num_heads": 5}, "divisible"),
         ({"size": None, "dim": 66, "encoder_depth": 2, "decoder_depth": 2, "num_heads": 1}, "multiple of 4"),
         ({"size": None, "dim": 64, "encoder_depth": 0, "decoder_depth": 2, "num_heads": 1}, "positive integer"),
-        ({"mlp_ratio": 0.0}, "mlp_ratio"),
-        ({"act": "swish"}, "unknown activation"),
+        ({"block": {"mlp_ratio": 0.0}}, "mlp_ratio"),
+        ({"block": {"act": "swish"}}, "unknown activation"),
         ({"drop_path": 1.0}, "drop_path"),
-        ({"norm_eps": 0.0}, "norm_eps"),
+        ({"block": {"norm_eps": 0.0}}, "norm_eps"),
         ({"loss_denominator": "sometimes"}, "loss_denominator"),
         ({"modality_set": "nope"}, "unknown modality set"),
         ({"inputs": ["depth@224"]}, "unknown modalities"),
@@ -57,7 +61,17 @@ def test_cli_overrides_change_size_and_fields():
 )
 def test_bad_values_are_rejected_with_clear_errors(fields, message):
     with pytest.raises(ConfigError, match=message):
-        ModelConfig(**fields)
+        from_dict(ModelConfig, fields)
+
+
+def test_flat_block_fields_of_older_files_are_read_into_block():
+    old = {**to_dict(ModelConfig()), "qk_norm": True, "mlp_ratio": 2.0}
+    del old["block"]
+    cfg = from_dict(ModelConfig, old)
+    assert cfg.block == dataclasses.replace(RELEASED_BLOCK, qk_norm=True, mlp_ratio=2.0)
+    assert "qk_norm" not in to_dict(cfg) and to_dict(cfg)["block"]["qk_norm"] is True
+    partial = from_dict(ModelConfig, {"block": {"qk_norm": True}})
+    assert partial.block == dataclasses.replace(RELEASED_BLOCK, qk_norm=True)
 
 
 def test_overrides_change_and_add_modalities():

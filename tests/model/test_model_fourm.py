@@ -11,6 +11,7 @@ import torch
 from omnimask.batch import Batch, ModalityBatch
 from omnimask.modalities import ModalitySpec
 from omnimask.model import FourM, ModelConfig, Queries, config_for_specs
+from omnimask.model.config import RELEASED_BLOCK
 
 SPECS = {
     "rgb": ModalitySpec(name="rgb", kind="pixels", num_tokens=4, grid=(2, 2), patch_size=4),
@@ -232,7 +233,8 @@ def test_tied_output_heads_use_the_input_embedding():
 
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
-    model = FourM(tiny_config(qk_norm=True, norm_bias=True, qkv_bias=True, mlp_bias=True, init_seed=3)).eval()
+    block = dataclasses.replace(RELEASED_BLOCK, qk_norm=True, norm_bias=True, qkv_bias=True, mlp_bias=True)
+    model = FourM(tiny_config(block=block, init_seed=3)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))

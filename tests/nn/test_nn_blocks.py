@@ -19,9 +19,7 @@ from omnimask.nn import (
     mlp_hidden_dim,
 )
 
-RELEASE = BlockOptions(
-    num_heads=2, gated_mlp=True, act="SiLU", qkv_bias=False, proj_bias=False, mlp_bias=False, norm_bias=False
-)
+RELEASE = BlockOptions(gated_mlp=True, act="SiLU", qkv_bias=False, proj_bias=False, mlp_bias=False, norm_bias=False)
 
 
 def test_mlp_hidden_sizes_follow_4m():
@@ -43,7 +41,7 @@ def test_gated_mlp_math():
 
 def test_unknown_activation_is_rejected():
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
-        BlockOptions(num_heads=1, act="swish")
+        BlockOptions(act="swish")
 
 
 def test_layernorm_without_bias_has_no_state_entry():
@@ -69,7 +67,7 @@ def test_drop_path_is_seeded_and_identity_in_eval():
 
 def test_encoder_block_is_pre_norm_residual():
     torch.manual_seed(0)
-    blk = EncoderBlock(16, RELEASE)
+    blk = EncoderBlock(16, 2, RELEASE)
     x = torch.randn(2, 5, 16)
     h = x + blk.attn(blk.norm1(x))
     torch.testing.assert_close(blk(x), h + blk.mlp(blk.norm2(h)))
@@ -77,7 +75,7 @@ def test_encoder_block_is_pre_norm_residual():
 
 def test_decoder_block_cache_matches_full_causal_pass():
     torch.manual_seed(0)
-    blk = DecoderBlock(16, RELEASE).eval()
+    blk = DecoderBlock(16, 2, RELEASE).eval()
     x, ctx = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
     cross_keep = torch.ones(2, 1, 7, dtype=torch.bool)
     cross_keep[1, :, 5:] = False

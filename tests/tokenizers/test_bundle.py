@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from omnimask.tokenizers.bundle import MapTokenizer, SequenceTokenizer, load_tokenizers, save_tokenizers
+from omnimask.tokenizers.bundle import ENTRY_TYPES, load_tokenizers, save_tokenizers
+from omnimask.tokenizers.entries import CardMapTokenizer, FeatureKMeansTokenizer, MapTokenizer, SequenceTokenizer
 from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
 from omnimask.tokenizers.text import train_text_tokenizer
 
@@ -68,3 +69,45 @@ def test_missing_bundle_and_unknown_modality_are_clear_errors(tmp_path, text):
         load_tokenizers(tmp_path)
     with pytest.raises(KeyError, match="no text serialiser"):
         SequenceTokenizer("sound", text)
+
+
+def _entry_cases(text):
+    """Case name -> (tokenizer, raw batch), covering every entry type of the bundle table."""
+    from test_bundle_card import maps, tiny_tokenizer
+
+    g = np.random.default_rng(0)
+    patch_features = g.standard_normal((6, 4, 4, 3)).astype(np.float32)
+    vectors = g.standard_normal((6, 8)).astype(np.float32)
+    seg = np.zeros((2, 8, 8), np.uint8)
+    seg[1, :4] = 2
+    return {
+        "map": (_seg_tokenizer(), seg),
+        "feature_kmeans": (FeatureKMeansTokenizer.fit("clip", patch_features, 5), patch_features[:2]),
+        "feature_kmeans_global": (FeatureKMeansTokenizer.fit("clip_global", vectors, 5, num_tokens=2), vectors[:2]),
+        "card": (CardMapTokenizer("depth", tiny_tokenizer("depth")), maps("depth", 2)),
+        "caption": (SequenceTokenizer("caption", text), ["a red cube", "two green cones near a wall"]),
+    }
+
+
+CASES = ["map", "feature_kmeans", "feature_kmeans_global", "card", "caption"]  # a text entry's name is its modality
+
+
+def test_the_round_trip_cases_cover_every_entry_type(text):
+    cases = _entry_cases(text)
+    assert set(cases) == set(CASES)
+    assert {type(tok) for tok, _ in cases.values()} == set(ENTRY_TYPES.values())
+
+
+@pytest.mark.parametrize("entry", CASES)
+def test_every_entry_type_survives_save_and_load(tmp_path, text, entry):
+    tok, raw = _entry_cases(text)[entry]
+    save_tokenizers({entry: tok}, tmp_path)
+    loaded = load_tokenizers(tmp_path)[entry]
+    assert type(loaded) is type(tok) and loaded.vocab_size == tok.vocab_size
+    ids = tok.tokenize(raw)
+    again = loaded.tokenize(raw)
+    if isinstance(ids, torch.Tensor):
+        assert torch.equal(again, ids)
+        np.testing.assert_array_equal(loaded.detokenize(ids), tok.detokenize(ids))
+    else:
+        assert again == ids and loaded.detokenize(ids) == tok.detokenize(ids)

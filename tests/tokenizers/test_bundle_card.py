@@ -1,4 +1,4 @@
-"""Card-driven map tokenizers in a bundle: raw maps ↔ ids, float16 storage, manifest entries, SynthTokenizer."""
+"""Card-driven map tokenizers in a bundle: raw maps ↔ ids, float16 storage, manifest entries, SampleTokenizer."""
 
 import json
 
@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from omnimask.data.synth_tokens import SynthTokenizer
+from omnimask.data.tokenize import SampleTokenizer
 from omnimask.modalities import synthworld_modalities
 from omnimask.tokenizers.base import ModalityTokenizer
-from omnimask.tokenizers.bundle import CardMapTokenizer, load_tokenizers, save_tokenizers, shipped_bundle_path
-from omnimask.tokenizers.training.recipes import synth_config
+from omnimask.tokenizers.bundle import load_tokenizers, save_tokenizers, shipped_bundle_path
+from omnimask.tokenizers.entries import CardMapTokenizer
+from omnimask.training.tokenizers.recipes import synth_config
 
 
 def tiny_tokenizer(kind: str, seed: int = 0) -> ModalityTokenizer:
@@ -37,7 +38,7 @@ def maps(kind: str, n: int = 3) -> np.ndarray:
 def test_card_map_tokenizer_round_trips_raw_formats(kind):
     tok = CardMapTokenizer(kind, tiny_tokenizer(kind), batch_size=2)
     raw = maps(kind)
-    ids = tok.tokenize(list(raw))  # a list of samples, as SynthTokenizer passes them; 3 maps in batches of 2
+    ids = tok.tokenize(list(raw))  # a list of samples, as SampleTokenizer passes them; 3 maps in batches of 2
     assert ids.shape == (3, 4) and ids.dtype == torch.long and int(ids.max()) < tok.vocab_size
     assert torch.equal(ids, tok.tokenize(raw))
     back = tok.detokenize(ids)
@@ -67,7 +68,7 @@ def test_synth_tokenizer_loads_a_card_bundle(tmp_path):
              if n in ("rgb@16", "tok_depth@16", "tok_semseg@16")}  # fmt: skip
     save_tokenizers({"tok_depth@16": CardMapTokenizer("depth", tiny_tokenizer("depth")),
                      "tok_semseg@16": CardMapTokenizer("semseg", tiny_tokenizer("semseg"))}, tmp_path)  # fmt: skip
-    synth = SynthTokenizer.load(tmp_path, specs)
+    synth = SampleTokenizer.load(tmp_path, specs)
     sample = {"rgb": maps("rgb", 1)[0], "depth": maps("depth", 1)[0], "semseg": maps("semseg", 1)[0]}
     out = synth(sample)
     assert out["tok_depth@16"].shape == (4,) and out["tok_semseg@16"].shape == (4,)

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from omnimask.data.labelers.registry import load_labeler
-from omnimask.data.synth_tokens import SynthTokenizer, scene_features
 from omnimask.data.synthworld import SynthWorldConfig, render_sample
+from omnimask.data.tokenize import SampleTokenizer, sample_features
 from omnimask.evaluation.metrics.retrieval import RetrievalMetric
+from omnimask.metrics import MapMetrics
 from omnimask.modalities import synthworld_modalities
-from omnimask.tokenizers.bundle import CardMapTokenizer, SequenceTokenizer, load_tokenizers, shipped_bundle_path
-from omnimask.tokenizers.training.features import feature_metrics
-from omnimask.tokenizers.training.metrics import MapMetrics
+from omnimask.tokenizers.bundle import load_tokenizers, shipped_bundle_path
+from omnimask.tokenizers.entries import CardMapTokenizer, SequenceTokenizer
+from omnimask.training.tokenizers.features import feature_metrics
 
 #: Scenes far beyond the ones the tokenizers were trained on (the training folder has 6000).
 SCENES = range(900_000, 900_008)
@@ -68,14 +69,14 @@ def test_shipped_tokenizers_reconstruct_unseen_scenes(bundle, scenes, kind, metr
 
 def test_training_pipeline_tokenizes_scenes_with_the_shipped_bundle(scenes):
     specs = synthworld_modalities(resolution=64)
-    out = SynthTokenizer.load(shipped_bundle_path(), specs).batch(scenes[:2])
+    out = SampleTokenizer.load(shipped_bundle_path(), specs).batch(scenes[:2])
     assert out[0]["tok_depth@64"].shape == (64,) and out[0]["rgb@64"].dtype == np.uint8
     assert all(len(chunk) for chunk in out[0]["caption"])
 
 
 @pytest.fixture(scope="module")
 def features(scenes):
-    return scene_features(scenes)
+    return sample_features(scenes)
 
 
 @pytest.mark.parametrize(("name", "kind", "bound"), [("tok_clip@64", "clip", CLIP_BOUND),

@@ -8,7 +8,7 @@ import torch
 
 from omnimask.tokenizers.card import InputSpec, TokenizerCard, TokenizerInputError, exp_depth, log_depth
 from omnimask.tokenizers.map_features import map_features
-from omnimask.tokenizers.training.recipes import SYNTH_MAPS
+from omnimask.training.tokenizers.recipes import SYNTH_MAPS
 
 
 def card(kind: str) -> TokenizerCard:

@@ -2,8 +2,8 @@
 
 So far: *feature labelers* (:mod:`.base`) — networks whose patch features and pooled embedding
 become a feature-map modality (``tok_clip@…``) and a global one (``tok_clip_global``). omnimask
-ships MiniCLIP (:mod:`.miniclip`, trained by :mod:`.miniclip_train`), a CLIP in miniature trained on
-SynthWorld, as the stand-in for CLIP / DINOv2 / ImageBind; real networks plug in through
+ships MiniCLIP (:mod:`.miniclip`, trained by :mod:`omnimask.training.miniclip`), a CLIP in miniature
+trained on SynthWorld, as the stand-in for CLIP / DINOv2 / ImageBind; real networks plug in through
 :mod:`.registry` by name and a local weights path.
 """
 

@@ -3,7 +3,7 @@
 4M-21 turns the outputs of big frozen networks into modalities: the patch features of CLIP-B/16 become
 ``tok_clip@224`` and pooled embeddings become ``tok_*_global``. Those networks cannot be downloaded
 here, so omnimask ships a tiny CLIP trained on SynthWorld RGB–caption pairs
-(:mod:`~omnimask.data.labelers.miniclip_train`) whose outputs play the same part:
+(trained by :mod:`omnimask.training.miniclip`) whose outputs play the same part:
 
 * image tower — a ViT over 64×64 RGB cut into 8×8 patches (linear patch embedding, fixed 2-D sin-cos
   positions, :class:`~omnimask.nn.EncoderBlock` stack, final LayerNorm) gives an 8×8 grid of
@@ -89,15 +89,15 @@ class MiniClip(nn.Module):
         super().__init__()
         self.config = cfg
         d, p = cfg.width, cfg.patch_size
-        opts = BlockOptions(num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio)
+        opts = BlockOptions(mlp_ratio=cfg.mlp_ratio)
         self.patch_embed = nn.Linear(3 * p * p, d)
         self.register_buffer("image_pos", sincos_2d(cfg.grid, cfg.grid, d), persistent=False)
-        self.image_blocks = nn.ModuleList(EncoderBlock(d, opts) for _ in range(cfg.image_depth))
+        self.image_blocks = nn.ModuleList(EncoderBlock(d, cfg.num_heads, opts) for _ in range(cfg.image_depth))
         self.image_norm = LayerNorm(d)
         self.image_proj = nn.Linear(d, cfg.embed_dim, bias=False)
         self.word_embed = nn.Embedding(cfg.vocab_size, d)
         self.register_buffer("text_pos", sincos_1d(cfg.max_text_len, d), persistent=False)
-        self.text_blocks = nn.ModuleList(EncoderBlock(d, opts) for _ in range(cfg.text_depth))
+        self.text_blocks = nn.ModuleList(EncoderBlock(d, cfg.num_heads, opts) for _ in range(cfg.text_depth))
         self.text_norm = LayerNorm(d)
         self.text_proj = nn.Linear(d, cfg.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(0.0))

@@ -27,15 +27,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from omnimask.config import load_config, save_config
 from omnimask.data.labelers.base import LabelerInputError, as_rgb_batch
 from omnimask.data.labelers.miniclip import MiniClip, MiniClipConfig
 from omnimask.data.labelers.wordvocab import WordVocab
+from omnimask.files import CONFIG_NAME, WEIGHTS_NAME, write_safetensors
 
-WEIGHTS_FILE = "model.safetensors"
-CARD_FILE = "config.json"
 #: The checkpoint shipped with omnimask (``omnimask labeler train-miniclip`` reproduces it).
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "miniclip"
 
@@ -79,10 +78,7 @@ def save_miniclip(
         raise ValueError(f"vocabulary of {len(vocab)} words does not match vocab_size={cfg.vocab_size}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = directory / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    tmp.replace(directory / WEIGHTS_FILE)
+    write_safetensors(directory / WEIGHTS_NAME, model.state_dict())
     card = MiniClipCard(
         architecture=cfg,
         vocab=list(vocab.words),
@@ -90,7 +86,7 @@ def save_miniclip(
         training=dict(training or {}),
         metrics=dict(metrics or {}),
     )
-    save_config(card, directory / CARD_FILE)
+    save_config(card, directory / CONFIG_NAME)
     return directory
 
 
@@ -99,10 +95,10 @@ def load_miniclip(
 ) -> MiniClipLabeler:
     """The MiniCLIP labeler stored in directory ``path`` (default: the shipped checkpoint)."""
     directory = Path(path) if path is not None else SHIPPED_DIR
-    weights, card_file = directory / WEIGHTS_FILE, directory / CARD_FILE
+    weights, card_file = directory / WEIGHTS_NAME, directory / CONFIG_NAME
     if not (weights.is_file() and card_file.is_file()):
         raise FileNotFoundError(
-            f"no MiniCLIP checkpoint in {directory} (need {WEIGHTS_FILE} and {CARD_FILE}); "
+            f"no MiniCLIP checkpoint in {directory} (need {WEIGHTS_NAME} and {CONFIG_NAME}); "
             "make one with `omnimask labeler train-miniclip --out DIR`"
         )
     card = load_config(MiniClipCard, card_file)
@@ -114,9 +110,9 @@ def load_miniclip(
 def card_of(path: str | Path | None = None) -> MiniClipCard:
     """The card of the MiniCLIP checkpoint in ``path`` (default: the shipped one), without the weights."""
     directory = Path(path) if path is not None else SHIPPED_DIR
-    if not (directory / CARD_FILE).is_file():
-        raise FileNotFoundError(f"no MiniCLIP card {CARD_FILE} in {directory}")
-    return load_config(MiniClipCard, directory / CARD_FILE)
+    if not (directory / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"no MiniCLIP card {CONFIG_NAME} in {directory}")
+    return load_config(MiniClipCard, directory / CONFIG_NAME)
 
 
 class MiniClipLabeler:

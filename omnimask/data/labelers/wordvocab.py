@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-PAD, UNK = "[PAD]", "[UNK]"
+from omnimask.tokenizers.text.special import PAD, UNK
+
 _WORD = re.compile(r"[a-z]+")
 
 

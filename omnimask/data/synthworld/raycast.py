@@ -251,11 +251,6 @@ def occluded(objects: Sequence[Object], origins: np.ndarray, direction: np.ndarr
     return blocked
 
 
-def intersect_object(obj: Object, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-    """Ray parameter (N,) of the first hit with one object (see :func:`intersect_objects`)."""
-    return intersect_objects([obj], origins, dirs)[0]
-
-
 def _local_normals(shape: str, dims: tuple[float, ...], p: np.ndarray) -> np.ndarray:
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     zero = np.zeros(len(p))

@@ -33,17 +33,17 @@ from omnimask.data.synthworld.raycast import (
     object_normals,
     occluded,
 )
-from omnimask.data.synthworld.scene import Scene, srgb_to_linear
+from omnimask.data.synthworld.scene import Camera, Scene, srgb_to_linear
 
 _SHADOW_BIAS = 1e-4  # metres along the normal before a shadow ray starts
 
 
-def camera_rays(scene: Scene, resolution: int, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def camera_rays(camera: Camera, resolution: int, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unit ray directions through the pixel centres, row-major: camera frame (N, 3) and world (N, 3).
 
-    ``basis`` is ``scene.camera.basis()`` (passed in so that it is computed once per image).
+    ``basis`` is ``camera.basis()`` (passed in so that it is computed once per image).
     """
-    half = math.tan(math.radians(scene.camera.fov_deg) / 2)
+    half = math.tan(math.radians(camera.fov_deg) / 2)
     centres = (np.arange(resolution) + 0.5) / resolution * 2 - 1
     y, x = np.meshgrid(-centres * half, centres * half, indexing="ij")  # row 0 is the top of the image
     cam = np.stack([x.ravel(), y.ravel(), -np.ones(x.size)], axis=1)
@@ -139,7 +139,7 @@ def render_maps(scene: Scene, cfg: SynthWorldConfig, noise_rng: np.random.Genera
     """
     res = cfg.resolution
     basis = scene.camera.basis()
-    cam_dirs, dirs = camera_rays(scene, res, basis)
+    cam_dirs, dirs = camera_rays(scene.camera, res, basis)
     n_rays = len(dirs)
     eye = np.asarray(scene.camera.eye)
     origins = np.broadcast_to(eye, dirs.shape)

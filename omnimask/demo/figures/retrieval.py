@@ -14,6 +14,7 @@ from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import GIVEN, GOOD, Cell, panel
 from omnimask.demo.model import DemoModel, describe_plan
 from omnimask.demo.pictures import role_picture
+from omnimask.metrics import recall_at_k
 
 SLUG = "7_retrieval"
 TITLE = "Retrieval: top-3 RGB images for queries of several modalities"
@@ -43,14 +44,6 @@ def embeddings(dm: DemoModel, state: Batch) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def recall_at(sims: np.ndarray, k: int) -> float:
-    """Recall@k of (Q, Q) similarities whose diagonal holds each query's match, expected over a random
-    order of ties (so identical embeddings score the chance rate, not 1)."""
-    true = np.diag(sims)[:, None]
-    above, tied = (sims > true).sum(1), (sims == true).sum(1)
-    return float(np.clip((k - above) / tied, 0.0, 1.0).mean())
-
-
 def make(ctx: DemoContext) -> Figure:
     dm = ctx.dm
     missing = dm.missing(inputs=["rgb"], outputs=["global"])
@@ -72,7 +65,7 @@ def make(ctx: DemoContext) -> Figure:
         sims = embeddings(dm, timed.generation.state) @ keys.T  # (G queries, G gallery)
         ties = np.random.default_rng(ctx.seed).random(sims.shape)  # equal similarities in a random order
         ranks = np.lexsort((ties, -sims), axis=1)[:, :TOP]
-        recall = recall_at(sims, TOP)
+        recall = recall_at_k(sims, TOP)
         facts.append(f"{role} → RGB: recall@{TOP} {recall:.2f} over {size} scenes (chance {TOP / size:.2f})")
         for q in range(shown):
             row = [Cell(role_picture(role, gallery[q][role], ctx.cell, base=gallery[q]["rgb"]), frame=GIVEN)]

@@ -1,9 +1,8 @@
 """Dense-prediction metrics of 4M's RGB→X evaluation: depth, surface normals, semantic segmentation.
 
-The per-map formulas are the tokenizer-reconstruction metrics of
-:mod:`omnimask.tokenizers.training.metrics` (abs-rel / δ1 on valid depth, angular error of
-normals, mIoU from a confusion matrix); this module accumulates them over an evaluation set the
-way 4M reports transfer results:
+The per-map formulas are those of :mod:`omnimask.metrics` (abs-rel / δ1 on valid depth, angular
+error of normals, mIoU from a confusion matrix), which the tokenizers' reconstructions are judged by
+too; this module accumulates them over an evaluation set the way 4M reports transfer results:
 
 * depth — absolute relative error and δ1 (max(p/t, t/p) < 1.25), pooled over every valid pixel
   (target depth > 0) of the set;
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from omnimask.tokenizers.training.metrics import MapMetrics, class_iou, normal_angles
+from omnimask.metrics import MapMetrics, class_iou, normal_angles
 
 
 def _stack(maps: Sequence[Any]) -> np.ndarray:

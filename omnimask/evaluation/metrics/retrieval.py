@@ -1,4 +1,4 @@
-"""Retrieval metrics: Recall@k from a similarity matrix, and the caption→RGB "CLIP-score" analogue.
+"""Retrieval metrics of the evaluation: Recall@k of embedding pairs, and the caption→RGB "CLIP-score" analogue.
 
 4M-21 retrieves across modalities through *predicted* global embeddings: each query and each gallery
 item is turned into a global embedding (e.g. ``tok_clip_global``) by the model from its own
@@ -7,14 +7,13 @@ modality, and items are ranked by cosine similarity. :class:`RetrievalMetric` sc
 (MiniCLIP) finds an image's own caption among the captions of its pool (and the mean image–caption
 cosine, a CLIP score).
 
-Ties are scored by their expectation under a random tie order, so a constant embedding (a trivial
-baseline) gets exactly the chance rate k / pool instead of 1 or 0. Items are grouped in pools of
-``pool`` consecutive samples (the remainder joins the last pool); query i's match is gallery item i.
+Both score with :func:`omnimask.metrics.pooled_recall`: ties count at their expectation under a random
+tie order (a constant embedding gets exactly the chance rate k / pool), items are grouped in pools of
+``pool`` consecutive samples (the remainder joins the last pool), and query i's match is gallery item i.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -23,40 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def recall_at_k(similarity: torch.Tensor | np.ndarray, k: int) -> float:
-    """Recall@k of (Q, Q) similarities whose diagonal holds each query's match (expected over ties)."""
-    sim = torch.as_tensor(np.asarray(similarity), dtype=torch.float64)
-    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
-        raise ValueError(f"a square similarity matrix is needed (query i matches item i), got {tuple(sim.shape)}")
-    true = sim.diagonal()[:, None]
-    above = (sim > true).sum(1).double()  # (Q,)
-    tied = (sim == true).sum(1).double()  # includes the match itself
-    return float(((k - above).clamp(0, None) / tied).clamp(max=1.0).mean())
-
-
-def pools(n: int, size: int) -> list[slice]:
-    """Consecutive pools of ``size`` items covering ``n`` (the remainder joins the last pool)."""
-    if n == 0:
-        return []
-    count = max(1, n // size)
-    edges = [i * size for i in range(count)] + [n]
-    return [slice(a, b) for a, b in itertools.pairwise(edges)]
+from omnimask.metrics import pooled_recall
 
 
 def _unit(rows: Sequence[Any]) -> torch.Tensor:
     return F.normalize(torch.as_tensor(np.stack([np.asarray(r, np.float32) for r in rows])), dim=-1)
-
-
-def pooled_recall(queries: torch.Tensor, gallery: torch.Tensor, ks: Sequence[int], pool: int) -> dict[str, float]:
-    """Recall@k (per ``ks``) of unit-norm (N, E) queries against their (N, E) gallery, averaged over pools."""
-    out = {f"r@{k}": 0.0 for k in ks}
-    n = queries.shape[0]
-    for part in pools(n, pool):
-        sim = queries[part] @ gallery[part].T
-        for k in ks:
-            out[f"r@{k}"] += recall_at_k(sim, k) * (part.stop - part.start) / n
-    return out if n else {f"r@{k}": math.nan for k in ks}
 
 
 class RetrievalMetric:

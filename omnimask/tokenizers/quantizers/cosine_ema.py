@@ -59,6 +59,10 @@ class CosineEMAQuantizer(Quantizer):
         seed: seeds the generator of every random choice of this module (init, replacement).
     """
 
+    embed: torch.Tensor  # (K, D) buffers, declared so that type checkers see tensors, not Modules
+    cluster_size: torch.Tensor  # (K,)
+    initted: torch.Tensor  # (1,)
+
     def __init__(
         self,
         *,

@@ -27,6 +27,9 @@ class FSQ(Quantizer):
         eps: widens the tanh range slightly so the outermost levels are reachable.
     """
 
+    levels: torch.Tensor  # (D,) buffers, declared so that type checkers see tensors, not Modules
+    basis: torch.Tensor  # (D,)
+
     def __init__(self, *, levels: Sequence[int], eps: float = 1e-3) -> None:
         super().__init__()
         if not levels or any(int(n) < 2 for n in levels):

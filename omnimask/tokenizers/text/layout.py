@@ -28,6 +28,8 @@ from typing import ClassVar
 
 from tokenizers import AddedToken, Tokenizer
 
+from omnimask.tokenizers.text import special
+
 #: The 80 COCO detection classes in the order (alphabetical) of the released 4M vocabulary.
 COCO_CLASS_NAMES: tuple[str, ...] = (
     "airplane", "apple", "backpack", "banana", "baseball bat", "baseball glove", "bear", "bed",
@@ -42,7 +44,6 @@ COCO_CLASS_NAMES: tuple[str, ...] = (
     "wine glass", "zebra",
 )  # fmt: skip
 
-_SENTINEL_RE = re.compile(r"^\[S_(\d+)\]$")
 _COORD_RE = re.compile(r"^v([0-9])=(\d+)$")
 
 
@@ -60,19 +61,19 @@ class TextLayout:
         class_names: atomic class-name tokens, in id order (4M: the 80 COCO classes).
     """
 
-    num_sentinels: int = 200
+    num_sentinels: int = special.NUM_SENTINELS
     coord_bins: int = 1000
     class_names: tuple[str, ...] = COCO_CLASS_NAMES
 
-    PAD: ClassVar[str] = "[PAD]"
-    UNK: ClassVar[str] = "[UNK]"
-    SOS: ClassVar[str] = "[SOS]"
-    EOS: ClassVar[str] = "[EOS]"
-    CONTROL_TOKENS: ClassVar[tuple[str, ...]] = ("[PAD]", "[UNK]", "[SOS]", "[EOS]")
-    pad_id: ClassVar[int] = 0
-    unk_id: ClassVar[int] = 1
-    sos_id: ClassVar[int] = 2
-    eos_id: ClassVar[int] = 3
+    PAD: ClassVar[str] = special.PAD
+    UNK: ClassVar[str] = special.UNK
+    SOS: ClassVar[str] = special.SOS
+    EOS: ClassVar[str] = special.EOS
+    CONTROL_TOKENS: ClassVar[tuple[str, ...]] = special.CONTROL_TOKENS
+    pad_id: ClassVar[int] = special.PAD_ID
+    unk_id: ClassVar[int] = special.UNK_ID
+    sos_id: ClassVar[int] = special.SOS_ID
+    eos_id: ClassVar[int] = special.EOS_ID
     #: coordinate axes: for boxes v0..v3 = xmin, ymin, xmax, ymax; other modalities reuse them as values.
     COORD_AXES: ClassVar[int] = 4
 
@@ -89,7 +90,7 @@ class TextLayout:
                 raise TextLayoutError(
                     f"class name {name!r} must be non-empty words separated by single spaces"
                 )
-            if _SENTINEL_RE.match(name) or _COORD_RE.match(name) or name in self.CONTROL_TOKENS:
+            if special.SENTINEL_RE.match(name) or _COORD_RE.match(name) or name in self.CONTROL_TOKENS:
                 raise TextLayoutError(f"class name {name!r} collides with a reserved token")
 
     # --- ids -------------------------------------------------------------------------------
@@ -135,9 +136,7 @@ class TextLayout:
             raise KeyError(f"{name!r} is not a class-name token of this vocabulary") from None
 
     # --- token strings -----------------------------------------------------------------------
-    @staticmethod
-    def sentinel_token(k: int) -> str:
-        return f"[S_{k}]"
+    sentinel_token = staticmethod(special.sentinel_token)
 
     @staticmethod
     def coord_token(axis: int, value: int) -> str:
@@ -185,11 +184,12 @@ class TextLayout:
             if inv.get(i) != tok:
                 raise TextLayoutError(f"id {i} is {inv.get(i)!r}, expected {tok!r}: {hint}")
         n_sent = 0
-        while _SENTINEL_RE.match(inv.get(4 + n_sent, "")) and inv[4 + n_sent] == f"[S_{n_sent}]":
+        base = special.SENTINEL_BASE
+        while inv.get(base + n_sent) == special.sentinel_token(n_sent):
             n_sent += 1
         if n_sent == 0:
-            raise TextLayoutError(f"id 4 is {inv.get(4)!r}, expected '[S_0]': {hint}")
-        coord_start = 4 + n_sent
+            raise TextLayoutError(f"id {base} is {inv.get(base)!r}, expected {special.sentinel_token(0)!r}: {hint}")
+        coord_start = base + n_sent
         bins = 0
         while inv.get(coord_start + bins) == f"v0={bins}":
             bins += 1

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from omnimask.files import CONFIG_NAME, write_json, write_text
 from omnimask.tokenizers.text.layout import TextLayout, TextLayoutError
 
 #: File names inside a tokenizer directory (the layout a model hub uses).
 TOKENIZER_FILE = "tokenizer.json"
-CARD_FILE = "config.json"
 
 
 class TextTokenizer:
@@ -76,11 +76,7 @@ class TextTokenizer:
 
     def save(self, path: str | Path) -> None:
         """Write the ``tokenizers`` JSON file (loadable by :meth:`from_file` and by the library)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_str(), encoding="utf-8")
-        tmp.replace(path)
+        write_text(path, self.to_str())
 
     def save_pretrained(self, directory: str | Path, **extra_card: object) -> Path:
         """Write ``tokenizer.json`` and its card ``config.json`` into ``directory``; return the directory."""
@@ -88,9 +84,7 @@ class TextTokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         self.save(directory / TOKENIZER_FILE)
         card = {**self.card(), **extra_card}
-        tmp = directory / (CARD_FILE + ".tmp")
-        tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(directory / CARD_FILE)
+        write_json(directory / CONFIG_NAME, card)
         return directory
 
     def card(self) -> dict:

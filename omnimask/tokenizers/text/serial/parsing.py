@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from omnimask.tokenizers.text.special import EOS, PAD, SENTINEL_RE, SOS
+
 T = TypeVar("T")
 
 _VALUE_RE = re.compile(r"^v([0-9])=([0-9]{1,6})$")
-_SENTINEL_RE = re.compile(r"^\[S_\d+\]$")
 
 
 @dataclass
@@ -51,18 +52,18 @@ def text_words(text: object, warnings: list[str]) -> list[str]:
         warnings.append(f"expected text, got {type(text).__name__}; nothing parsed")
         return []
     words = text.split()
-    if "[EOS]" in words:
-        cut = words.index("[EOS]")
-        rest = [w for w in words[cut + 1 :] if w != "[PAD]"]
+    if EOS in words:
+        cut = words.index(EOS)
+        rest = [w for w in words[cut + 1 :] if w != PAD]
         if rest:
-            warnings.append(f"ignored {len(rest)} word(s) after [EOS]")
+            warnings.append(f"ignored {len(rest)} word(s) after {EOS}")
         words = words[:cut]
     out = []
     sentinels = 0
     for w in words:
-        if w in ("[PAD]", "[SOS]"):
+        if w in (PAD, SOS):
             continue
-        if _SENTINEL_RE.match(w):
+        if SENTINEL_RE.match(w):
             sentinels += 1
             continue
         out.append(w)

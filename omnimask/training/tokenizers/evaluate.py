@@ -2,7 +2,7 @@
 
 :func:`evaluate_tokenizer` runs the full ``tokenize`` / ``detokenize`` round trip (exactly what the
 4M model's targets go through) over raw maps and reports the reconstruction metrics of the map kind
-(:class:`~omnimask.tokenizers.training.metrics.MapMetrics`) plus codebook usage and perplexity of
+(:class:`~omnimask.metrics.MapMetrics`) plus codebook usage and perplexity of
 the ids. :func:`reconstruction_grid` draws inputs next to their reconstructions as a PNG.
 """
 
@@ -16,10 +16,21 @@ import torch
 from PIL import Image
 
 from omnimask import viz
+from omnimask.metrics import MapMetrics
 from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.quantizers import codebook_stats
-from omnimask.tokenizers.training.features import FEATURE_KINDS, feature_metrics
-from omnimask.tokenizers.training.metrics import MapMetrics
+from omnimask.training.tokenizers.features import FEATURE_KINDS, feature_metrics
+
+#: The headline metric of each map kind and whether higher is better (for logs and reports).
+HEADLINE: dict[str, tuple[str, bool]] = {
+    "rgb": ("psnr", True),
+    "depth": ("delta1", True),
+    "normal": ("angular_error_deg", False),
+    "semseg": ("miou", True),
+    "edges": ("f1", True),
+    "clip": ("cosine", True),
+    "clip_global": ("cosine", True),
+}
 
 
 def round_trip(tokenizer: ModalityTokenizer, maps: np.ndarray,
@@ -36,7 +47,7 @@ def round_trip(tokenizer: ModalityTokenizer, maps: np.ndarray,
 def evaluate_tokenizer(tokenizer: ModalityTokenizer, maps: np.ndarray, kind: str, batch_size: int = 128,
                        text: torch.Tensor | None = None) -> dict[str, Any]:
     """Reconstruction metrics of ``kind`` (see :class:`MapMetrics`; MiniCLIP features:
-    :func:`~omnimask.tokenizers.training.features.feature_metrics`, with caption retrieval when the
+    :func:`~omnimask.training.tokenizers.features.feature_metrics`, with caption retrieval when the
     captions' ``text`` embeddings (S, E) are given), codebook usage and perplexity on ``maps``, and the
     round-trip throughput (maps/s)."""
     was_training = tokenizer.training

@@ -4,7 +4,9 @@ This is how the shipped ``omnimask/assets/miniclip`` checkpoint is made (CLIP's 
 render ``num`` SynthWorld scenes at 64 px, write ``captions_per_scene`` captions for each (the scene's
 own caption plus re-worded ones from fresh caption seeds — same objects, other templates and
 relations), build a word vocabulary from them, and minimise the symmetric InfoNCE loss of
-image–text pairs in batches, with a learned temperature, AdamW and a warm-up + cosine schedule.
+image–text pairs in batches, with a learned temperature, AdamW and a warm-up + cosine schedule (the
+4M training's :mod:`omnimask.training.optim`, with a floor of ``lr / 10``). The model and its
+labeler live in :mod:`omnimask.data.labelers`; this trainer sits at the training layer.
 
 Everything random comes from ``seed`` (initialisation, batch order, caption choice) and ``data_seed``
 (the SynthWorld world), so a run is a pure function of its config on a given machine. Bit-identical
@@ -13,13 +15,13 @@ reductions by thread, which changes float rounding.
 
 Evaluation: held-out scenes are indices ``HELDOUT_START ..`` of the same world (never trained on);
 :func:`retrieval_recall` ranks, within consecutive pools of ``pool`` scenes, each caption against all
-images (text→image) and each image against all captions (image→text). Chance R@k is k / pool.
+images (text→image) and each image against all captions (image→text), with the shared
+:func:`omnimask.metrics.pooled_recall` (ties count at their expected rank). Chance R@k is k / pool.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Sequence
 
@@ -35,6 +37,8 @@ from omnimask.data.labelers.wordvocab import WordVocab
 from omnimask.data.synthworld import SynthWorldConfig, render_scene, sample_scene
 from omnimask.data.synthworld.caption import caption
 from omnimask.data.synthworld.config import GENERATOR_VERSION, WALL
+from omnimask.metrics import pooled_recall
+from omnimask.training.optim import OptimConfig, build_optimizer, build_scheduler
 
 #: First scene index of the held-out evaluation scenes (far beyond any training ``num``).
 HELDOUT_START = 1_000_000
@@ -77,6 +81,12 @@ class MiniClipTrainConfig:
             raise ValueError("captions_per_scene and steps must be at least 1")
         if self.eval_num and self.eval_num % self.eval_pool:
             raise ValueError(f"eval_num={self.eval_num} must be a multiple of eval_pool={self.eval_pool}")
+
+    @property
+    def optim(self) -> OptimConfig:
+        """AdamW (β = (0.9, 0.98)) and the warm-up + cosine schedule to ``lr / 10`` as the shared config."""
+        return OptimConfig(lr=self.lr, min_lr=self.lr / 10, betas=(0.9, 0.98), weight_decay=self.weight_decay,
+                           warmup_steps=self.warmup)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -126,16 +136,9 @@ def retrieval_recall(
     n = image_emb.shape[0]
     if n == 0 or n % pool or text_emb.shape[0] != n:
         raise ValueError(f"need the same number of image and text rows, a positive multiple of pool={pool}")
-    images = image_emb.reshape(n // pool, pool, -1)  # (G, P, E)
-    texts = text_emb.reshape(n // pool, pool, -1)  # (G, P, E)
-    sims = torch.einsum("gie,gje->gij", images, texts)  # (G, P, P) image i vs text j
-    out = {}
-    for direction, s in (("image_to_text", sims), ("text_to_image", sims.transpose(1, 2))):
-        correct = torch.diagonal(s, dim1=1, dim2=2)[..., None]  # (G, P, 1)
-        rank = (s > correct).sum(dim=-1)  # (G, P): how many candidates beat the true one
-        for k in ks:
-            out[f"{direction}_r@{k}"] = float((rank < k).float().mean())
-    return out
+    pairs = {"image_to_text": (image_emb, text_emb), "text_to_image": (text_emb, image_emb)}
+    return {f"{direction}_{key}": value for direction, (queries, gallery) in pairs.items()
+            for key, value in pooled_recall(queries, gallery, ks, pool).items()}  # fmt: skip
 
 
 def evaluate_retrieval(
@@ -144,14 +147,6 @@ def evaluate_retrieval(
     """Retrieval of scenes ``start .. start+num-1`` of world ``seed`` by their own captions (see above)."""
     rgb, captions = render_pairs(seed, range(start, start + num), 1)
     return retrieval_recall(labeler.global_embedding(rgb), labeler.encode_text([c[0] for c in captions]), pool)
-
-
-def _lr_factor(step: int, cfg: MiniClipTrainConfig) -> float:
-    """Linear warm-up to 1, then cosine decay to 0.1 at the last step."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return 0.1 + 0.45 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -174,20 +169,13 @@ def fit_miniclip(
     ids, keep = ids.view(n, per_scene, -1), keep.view(n, per_scene, -1)  # (N, K, L)
 
     model = MiniClip(dataclasses.replace(cfg.model, vocab_size=len(vocab), init_seed=cfg.seed)).train()
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    other = [p for p in model.parameters() if p.ndim < 2]
-    optim = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}],
-        lr=cfg.lr,
-        betas=(0.9, 0.98),
-    )
+    optim = build_optimizer(model, cfg.optim, cfg.batch_size)  # matrices decay; norms, biases, scale do not
+    scheduler = build_scheduler(optim, cfg.optim, cfg.steps, cfg.batch_size)
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = _batches(n, cfg.batch_size, generator)
     losses: list[float] = []
     bar = tqdm(range(cfg.steps), desc="miniclip", unit="step", disable=not progress)
     for step in bar:
-        for group in optim.param_groups:
-            group["lr"] = cfg.lr * _lr_factor(step, cfg)
         index = next(batches)  # (B,)
         pick = torch.randint(per_scene, (cfg.batch_size,), generator=generator)  # (B,) caption per scene
         batch_keep = keep[index, pick]  # (B, L)
@@ -196,6 +184,7 @@ def fit_miniclip(
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
+        scheduler.step()
         losses.append(loss.item())
         if step % 10 == 0 or step == cfg.steps - 1:
             bar.set_postfix(loss=f"{losses[-1]:.3f}", temp=f"{1.0 / model.logit_scale.exp().item():.3f}")

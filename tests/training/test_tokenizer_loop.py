@@ -1,7 +1,7 @@
 """The tokenizer training loop on the tiny recipe: outputs, determinism, exact resume, the CLI action.
 
 Slow: the first AdamW a process builds imports torch._dynamo (seconds on a loaded machine), and each
-test renders and trains; the optimizer-free pieces are tested in test_training_pieces.py.
+test renders and trains; the optimizer-free pieces are tested in test_tokenizer_pieces.py.
 """
 
 import json
@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 from omnimask.cli import main
 from omnimask.config import ConfigError, apply_overrides
 from omnimask.tokenizers.base import ModalityTokenizer
-from omnimask.tokenizers.training.loop import TokenizerTrainer, train_tokenizer
-from omnimask.tokenizers.training.recipes import RECIPES, get_recipe
+from omnimask.training.tokenizers.loop import TokenizerTrainer, train_tokenizer
+from omnimask.training.tokenizers.recipes import TOKENIZER_RECIPES, tokenizer_recipe
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def cache(tmp_path_factory):
 
 def tiny(cache, modality="depth", **changes):
     sets = [f"data.cache={cache}"] + [f"{k}={v}" for k, v in changes.items()]
-    return apply_overrides(get_recipe("tiny", modality), sets)
+    return apply_overrides(tokenizer_recipe("tiny", modality), sets)
 
 
 def weights(folder):
@@ -80,5 +80,5 @@ def test_cli_trains_semseg_and_unknown_names_are_errors(tmp_path, cache, capsys)
     assert main(["tokenizer", "train", "--modality", "sound", "--recipe", "tiny", "--out", str(tmp_path / "x")]) == 2
     assert "unknown modality" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="known"):
-        get_recipe("huge", "rgb")
-    assert set(RECIPES) >= {"synth64", "tiny"}
+        tokenizer_recipe("huge", "rgb")
+    assert set(TOKENIZER_RECIPES) >= {"synth64", "tiny"}

@@ -1,4 +1,4 @@
-"""Inference exports of trained models (omnimask.model.export)."""
+"""Inference exports of trained models (omnimask.loading.export_model)."""
 
 import json
 import shutil
@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
+from omnimask.loading import export_model
 from omnimask.model import FourM, ModelConfig
 from omnimask.model.checkpoint import load_pretrained, save_pretrained
-from omnimask.model.export import export_model
 from omnimask.tokenizers.bundle import load_tokenizers, shipped_bundle_path
 
 

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from omnimask.tokenizers.base import ModalityTokenizer
-from omnimask.tokenizers.training.data import flip_maps, sample_batch
-from omnimask.tokenizers.training.evaluate import colorize, depth_scale, reconstruction_grid
-from omnimask.tokenizers.training.loop import class_weights, hard_pixel_weights, pixel_weights, step_generator
-from omnimask.tokenizers.training.recipes import SYNTH_MAPS, get_recipe
+from omnimask.training.tokenizers.data import flip_maps, sample_batch
+from omnimask.training.tokenizers.evaluate import colorize, depth_scale, reconstruction_grid
+from omnimask.training.tokenizers.loop import class_weights, hard_pixel_weights, pixel_weights, step_generator
+from omnimask.training.tokenizers.recipes import SYNTH_MAPS, tokenizer_recipe
 
 
 @pytest.mark.parametrize("modality", list(SYNTH_MAPS))
 def test_synth64_recipes_build_small_tokenizers_with_an_8x8_grid(modality):
-    cfg = get_recipe("synth64", modality)
+    cfg = tokenizer_recipe("synth64", modality)
     tok = ModalityTokenizer.create(cfg.model, name=modality, modality=modality, input=cfg.input, output=cfg.output)
     assert tok.card.grid() == (8, 8) and tok.vocab_size <= 1024
     params = sum(p.numel() for p in tok.model.parameters())
@@ -39,20 +39,20 @@ def test_flipping_normals_mirrors_the_x_component():
 
 
 def test_pixel_weights_for_sky_and_sparse_edges():
-    cfg = get_recipe("synth64", "depth")
+    cfg = tokenizer_recipe("synth64", "depth")
     tok = ModalityTokenizer.create(cfg.model, name="depth", modality="depth", input=cfg.input, output=cfg.output)
     depth = np.ones((1, 64, 64), np.float32)
     depth[0, 0] = 0.0  # a sky row
     w = pixel_weights(tok, depth, tok.card.normalize(depth), cfg)
     assert w[0, 0].unique().tolist() == [pytest.approx(cfg.invalid_weight)] and w[0, 1:].unique().tolist() == [1.0]
-    edges_cfg = get_recipe("synth64", "edges")
+    edges_cfg = tokenizer_recipe("synth64", "edges")
     edges_tok = ModalityTokenizer.create(edges_cfg.model, name="edges", modality="edges", input=edges_cfg.input,
                                          output=edges_cfg.output)  # fmt: skip
     edges = np.zeros((1, 64, 64), bool)
     edges[0, 5] = True
     w = pixel_weights(edges_tok, edges, edges_tok.card.normalize(edges), edges_cfg)
     assert w[0, 5].unique().tolist() == [edges_cfg.positive_weight] and w[0, 6].unique().tolist() == [1.0]
-    rgb = get_recipe("synth64", "rgb")
+    rgb = tokenizer_recipe("synth64", "rgb")
     assert pixel_weights(ModalityTokenizer.create(rgb.model, name="rgb", modality="rgb", input=rgb.input),
                          np.zeros((1, 64, 64, 3), np.uint8), torch.zeros(1, 3, 64, 64),
                          dataclasses.replace(rgb)) is None  # fmt: skip

@@ -1,4 +1,4 @@
-"""Special token ids of 4M's text vocabulary, shared by masking, text tokenizers and generation.
+"""Special tokens of 4M's text vocabulary, said once: used by the text tokenizer, masking and generation.
 
 The released WordPiece vocabulary (and every omnimask text vocabulary) starts with the same special
 tokens: ``[PAD]``=0, ``[UNK]``=1, ``[SOS]``=2, ``[EOS]``=3, then 200 sentinels ``[S_0]`` … ``[S_199]``
@@ -8,20 +8,36 @@ masked sequence can hold at most 198 dropped runs (run ``n + 1`` is the closing 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-PAD_ID = 0
-UNK_ID = 1
-SOS_ID = 2
-EOS_ID = 3
+PAD = "[PAD]"
+UNK = "[UNK]"
+SOS = "[SOS]"
+EOS = "[EOS]"
+#: The control tokens in id order (``[PAD]`` = 0 … ``[EOS]`` = 3).
+CONTROL_TOKENS: tuple[str, ...] = (PAD, UNK, SOS, EOS)
+PAD_ID, UNK_ID, SOS_ID, EOS_ID = range(len(CONTROL_TOKENS))
 #: Number of sentinel tokens in the vocabulary (``[S_0]`` … ``[S_199]``).
 NUM_SENTINELS = 200
 #: Id of ``[S_0]``; ``[S_k]`` has id ``SENTINEL_BASE + k``.
-SENTINEL_BASE = 4
+SENTINEL_BASE = len(CONTROL_TOKENS)
 #: Largest sentinel index span masking may use.
 MAX_SENTINEL = NUM_SENTINELS - 1
+
+
+def sentinel_token(k: int) -> str:
+    """The text of sentinel ``k``: ``[S_k]``."""
+    return f"[S_{k}]"
+
+
+#: Matches the text of a sentinel; group 1 is its index.
+SENTINEL_RE = re.compile(r"^\[S_(\d+)\]$")
+
+
 #: Special tokens in vocabulary order (what a text tokenizer must reserve first).
-SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[SOS]", "[EOS]", *(f"[S_{k}]" for k in range(NUM_SENTINELS)))
+SPECIAL_TOKENS: tuple[str, ...] = (*CONTROL_TOKENS, *(sentinel_token(k) for k in range(NUM_SENTINELS)))
 #: First id after the special tokens.
 NUM_SPECIAL_TOKENS = len(SPECIAL_TOKENS)
 

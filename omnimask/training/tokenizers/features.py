@@ -11,7 +11,7 @@ They are computed once per run from the split's RGB (a few seconds for 6000 scen
 memory. :func:`feature_metrics` measures reconstructions: mean cosine similarity to the true
 features (per position for maps, per vector for embeddings), relative squared error, and for
 embeddings the caption-retrieval R@1 among pools of 100 (image → text, MiniCLIP text embeddings of
-the scenes' captions; the evaluation's :func:`~omnimask.evaluation.metrics.retrieval.pooled_recall`)
+the scenes' captions; :func:`omnimask.metrics.pooled_recall`, as in the evaluation)
 with the true and with the reconstructed embeddings.
 """
 
@@ -26,6 +26,7 @@ import torch
 from omnimask.data.synthworld import SynthWorldConfig, assign_splits, render_sample
 from omnimask.data.synthworld.dataset import DEFAULT_FRACTIONS, SPLITS
 from omnimask.data.synthworld.writer import decode
+from omnimask.metrics import pooled_recall
 
 #: Feature modality → what of MiniCLIP it is (``patch`` features or the ``global`` embedding).
 FEATURE_KINDS: dict[str, str] = {"clip": "patch", "clip_global": "global"}
@@ -83,8 +84,6 @@ def feature_metrics(recon: np.ndarray, true: np.ndarray, text: torch.Tensor | No
         "rel_mse": float((r - t).square().sum() / t.square().sum().clamp_min(1e-12)),
     }
     if text is not None:
-        from omnimask.evaluation.metrics.retrieval import pooled_recall  # the evaluation's R@k, lazily (layering)
-
         unit = torch.nn.functional.normalize
         txt = unit(torch.as_tensor(text).float(), dim=-1)
         out["r1_true"] = pooled_recall(unit(t, dim=-1), txt, (1,), RETRIEVAL_POOL)["r@1"]

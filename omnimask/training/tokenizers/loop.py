@@ -2,7 +2,7 @@
 
 4M trains one tokenizer per modality before the model (section 3.2); this loop does it for the
 image-like SynthWorld maps and for MiniCLIP's patch features / global embeddings of their RGB
-(``clip``, ``clip_global``: :mod:`omnimask.tokenizers.training.features`; no PNG grids for those).
+(``clip``, ``clip_global``: :mod:`omnimask.training.tokenizers.features`; no PNG grids for those).
 Per step it draws a batch of raw maps (flipped at random), normalises
 them through the tokenizer's card — so training sees exactly what ``tokenize`` will — and minimises
 the modality's reconstruction loss (masked / weighted per pixel: sky, sparse edges) plus the
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -35,19 +34,17 @@ import torch
 from tqdm.auto import tqdm
 
 from omnimask.config import ConfigError, load_config, save_config, to_dict
+from omnimask.files import RUN_CONFIG_NAME, STATE_NAME, atomic_dir
 from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.losses import reconstruction_loss
 from omnimask.tokenizers.quantizers.metrics import stats_from_counts
-from omnimask.tokenizers.training.data import load_maps, sample_batch
-from omnimask.tokenizers.training.evaluate import evaluate_tokenizer, reconstruction_grid, round_trip
-from omnimask.tokenizers.training.features import FEATURE_KINDS, compute_features, miniclip, split_captions
-from omnimask.tokenizers.training.metrics import HEADLINE
-from omnimask.tokenizers.training.recipes import TokenizerTrainConfig
 from omnimask.training.metrics import MetricsLog
 from omnimask.training.optim import build_optimizer, build_scheduler
+from omnimask.training.tokenizers.data import load_maps, sample_batch
+from omnimask.training.tokenizers.evaluate import HEADLINE, evaluate_tokenizer, reconstruction_grid, round_trip
+from omnimask.training.tokenizers.features import FEATURE_KINDS, compute_features, miniclip, split_captions
+from omnimask.training.tokenizers.recipes import TokenizerTrainConfig
 
-CONFIG_NAME = "train_config.json"
-STATE_NAME = "train_state.pt"
 #: Settings a resumed run may change (how long and how often it reports, not what it learns).
 RESUMABLE_CHANGES = ("steps", "threads", "log_every", "image_every", "save_every", "eval_every")
 
@@ -122,14 +119,14 @@ class TokenizerTrainer:
             torch.set_num_threads(cfg.threads)
         checkpoint = self.out / "checkpoint"
         if resume and (checkpoint / STATE_NAME).is_file():
-            _check_resumable(load_config(TokenizerTrainConfig, self.out / CONFIG_NAME), cfg)
+            _check_resumable(load_config(TokenizerTrainConfig, self.out / RUN_CONFIG_NAME), cfg)
         elif (checkpoint / STATE_NAME).is_file():
             raise ConfigError(f"{self.out} already holds a tokenizer run; pass --resume to continue it, or "
                               "choose another --out")  # fmt: skip
         else:
             resume = False
         self.out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, self.out / CONFIG_NAME)
+        save_config(cfg, self.out / RUN_CONFIG_NAME)
         self.tokenizer = _new_tokenizer(cfg)
         self.optimizer = build_optimizer(self.tokenizer.model, cfg.optim, cfg.batch_size)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.steps, cfg.batch_size)
@@ -155,18 +152,14 @@ class TokenizerTrainer:
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def _save(self) -> None:
-        final = self.out / "checkpoint"
-        tmp = final.with_name("checkpoint.partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.tokenizer.save(tmp)
-        gen = _quantizer_generator(self.tokenizer)
-        torch.save({
-            "step": self.step, "seconds": self.seconds,
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "quantizer_generator": gen.get_state() if gen is not None else None,
-        }, tmp / STATE_NAME)  # fmt: skip
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
+        with atomic_dir(self.out / "checkpoint") as tmp:
+            self.tokenizer.save(tmp)
+            gen = _quantizer_generator(self.tokenizer)
+            torch.save({
+                "step": self.step, "seconds": self.seconds,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "quantizer_generator": gen.get_state() if gen is not None else None,
+            }, tmp / STATE_NAME)  # fmt: skip
 
     def _load(self, checkpoint: Path) -> None:
         loaded = ModalityTokenizer.load(checkpoint)

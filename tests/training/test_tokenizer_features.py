@@ -8,10 +8,11 @@ import torch
 from omnimask.config import ConfigError
 from omnimask.data.labelers.registry import load_labeler
 from omnimask.data.synthworld import SynthWorldConfig, render_sample
-from omnimask.tokenizers.bundle import CardMapTokenizer, FeatureKMeansTokenizer, load_tokenizers, save_tokenizers
-from omnimask.tokenizers.training.features import compute_features, feature_metrics
-from omnimask.tokenizers.training.loop import train_tokenizer
-from omnimask.tokenizers.training.recipes import get_recipe
+from omnimask.tokenizers.bundle import load_tokenizers, save_tokenizers
+from omnimask.tokenizers.entries import CardMapTokenizer, FeatureKMeansTokenizer
+from omnimask.training.tokenizers.features import compute_features, feature_metrics
+from omnimask.training.tokenizers.loop import train_tokenizer
+from omnimask.training.tokenizers.recipes import tokenizer_recipe
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def trained(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("clip")
     out = {}
     for kind in ("clip", "clip_global"):
-        cfg = get_recipe("tiny", kind)
+        cfg = tokenizer_recipe("tiny", kind)
         cfg.data.cache = str(root / "cache")
         out[kind] = train_tokenizer(cfg, root / kind, progress=False), root / kind / "tokenizer"
     return out
@@ -70,7 +71,7 @@ def test_clip_global_card_round_trips_embeddings_and_saves_in_float16(trained, r
 
 
 def test_feature_recipes_refuse_flips():
-    cfg = get_recipe("synth64", "clip")
+    cfg = tokenizer_recipe("synth64", "clip")
     assert cfg.model is not None and cfg.model.patch_size == 1 and cfg.threads == 1
     with pytest.raises(ConfigError, match="flip"):
         type(cfg)(modality="clip", model=cfg.model, input=cfg.input)

@@ -1,19 +1,37 @@
-"""Reconstruction quality of image-like modalities: plain metric functions and a dataset accumulator.
+"""The metric formulas of omnimask, in one low module: maps, retrieval and detection.
 
-These are the numbers 4M-style tokenizers are judged by (and the evaluation of generated maps
-reuses them): RGB PSNR; depth absolute relative error and δ1 on valid pixels, in metres; surface
-normal angular error in degrees; semantic segmentation pixel accuracy and mean IoU from a confusion
-matrix; edge F1 / IoU from binary counts. Every function takes raw maps (numpy arrays or tensors)
-in the modality's natural units and an optional ``valid`` mask (True = the pixel counts).
+Tokenizer training (:mod:`omnimask.training.tokenizers`), MiniCLIP training
+(:mod:`omnimask.training.miniclip`) and the 4M evaluation (:mod:`omnimask.evaluation.metrics`, which
+adds the per-task accumulators and caption parsing) all score with these; the module imports only
+numpy and torch.
 
-:class:`MapMetrics` accumulates the sufficient statistics over many batches (pixel-weighted for
-depth and normals, per image for PSNR, one confusion matrix for segmentation) so that a whole
-validation split gives one set of numbers, independent of the batch size.
+* **maps** — RGB PSNR; depth absolute relative error and δ1 on valid pixels, in metres; surface
+  normal angular error in degrees; semantic segmentation pixel accuracy and mean IoU from a confusion
+  matrix; edge F1 / IoU from binary counts. Every function takes raw maps (numpy arrays or tensors)
+  in the modality's natural units and an optional ``valid`` mask (True = the pixel counts).
+  :class:`MapMetrics` accumulates the sufficient statistics over many batches (pixel-weighted for
+  depth and normals, per image for PSNR, one confusion matrix for segmentation) so that a whole
+  validation split gives one set of numbers, independent of the batch size.
+* **retrieval** — Recall@k from a (Q, Q) similarity matrix whose diagonal holds each query's match.
+  Ties are scored by their expectation under a random tie order, so a constant embedding (a trivial
+  baseline) gets exactly the chance rate k / pool instead of 1 or 0; :func:`pooled_recall` averages
+  it over pools of ``pool`` consecutive samples (the remainder joins the last pool).
+* **detection** — mAP (PASCAL VOC style). For each class, the predictions of all images are ranked by
+  score; a prediction is a true positive when it overlaps a not yet matched ground-truth box of its
+  class in its image with IoU ≥ the threshold (the best-overlapping one), else a false positive. AP
+  is the area under the precision–recall curve with VOC's all-point interpolation (precision made
+  monotone from the right); mAP is its mean over the classes that have ground-truth boxes. Predictions
+  of equal score are one *tie group*: precision and recall are only read after a whole group, so the
+  result does not depend on the order of tied predictions — with no scores at all (4M's det text has
+  none) AP is precision × recall of the set. Boxes are ``{"class": str, "box": [x0, y0, x1, y1],
+  "score": float | None}`` mappings, coordinates in any consistent unit (SynthWorld: [0, 1]).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,10 +42,6 @@ ArrayLike = torch.Tensor | np.ndarray
 
 def _t(x: ArrayLike) -> torch.Tensor:
     return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
-
-
-def _valid_or_all(valid: ArrayLike | None, like: torch.Tensor) -> torch.Tensor:
-    return torch.ones_like(like, dtype=torch.bool) if valid is None else _t(valid).bool()
 
 
 # ---- RGB ---------------------------------------------------------------------------------------
@@ -121,18 +135,6 @@ def binary_iou(tp: int, fp: int, fn: int) -> float:
     return tp / (tp + fp + fn) if (tp + fp + fn) else 1.0
 
 
-#: The headline metric of each map kind and whether higher is better (for logs and reports).
-HEADLINE: dict[str, tuple[str, bool]] = {
-    "rgb": ("psnr", True),
-    "depth": ("delta1", True),
-    "normal": ("angular_error_deg", False),
-    "semseg": ("miou", True),
-    "edges": ("f1", True),
-    "clip": ("cosine", True),
-    "clip_global": ("cosine", True),
-}
-
-
 # ---- dataset accumulation ----------------------------------------------------------------------
 class MapMetrics:
     """Accumulates the reconstruction metrics of one map kind over batches of raw maps.
@@ -199,3 +201,103 @@ class MapMetrics:
         return {"f1": f1_score(tp, fp, fn), "iou": binary_iou(tp, fp, fn),
                 "precision": tp / (tp + fp) if tp + fp else math.nan,
                 "recall": tp / (tp + fn) if tp + fn else math.nan}  # fmt: skip
+
+
+# ---- retrieval ---------------------------------------------------------------------------------
+def recall_at_k(similarity: torch.Tensor | np.ndarray, k: int) -> float:
+    """Recall@k of (Q, Q) similarities whose diagonal holds each query's match (expected over ties)."""
+    sim = torch.as_tensor(np.asarray(similarity), dtype=torch.float64)
+    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
+        raise ValueError(f"a square similarity matrix is needed (query i matches item i), got {tuple(sim.shape)}")
+    true = sim.diagonal()[:, None]
+    above = (sim > true).sum(1).double()  # (Q,)
+    tied = (sim == true).sum(1).double()  # includes the match itself
+    return float(((k - above).clamp(0, None) / tied).clamp(max=1.0).mean())
+
+
+def pools(n: int, size: int) -> list[slice]:
+    """Consecutive pools of ``size`` items covering ``n`` (the remainder joins the last pool)."""
+    if n == 0:
+        return []
+    count = max(1, n // size)
+    edges = [i * size for i in range(count)] + [n]
+    return [slice(a, b) for a, b in itertools.pairwise(edges)]
+
+
+def pooled_recall(queries: torch.Tensor, gallery: torch.Tensor, ks: Sequence[int], pool: int) -> dict[str, float]:
+    """Recall@k (per ``ks``) of unit-norm (N, E) queries against their (N, E) gallery, averaged over pools."""
+    out = {f"r@{k}": 0.0 for k in ks}
+    n = queries.shape[0]
+    for part in pools(n, pool):
+        sim = queries[part] @ gallery[part].T
+        for k in ks:
+            out[f"r@{k}"] += recall_at_k(sim, k) * (part.stop - part.start) / n
+    return out if n else {f"r@{k}": math.nan for k in ks}
+
+
+# ---- detection ---------------------------------------------------------------------------------
+Box = Mapping[str, Any]
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``[x0, y0, x1, y1]`` boxes (0 when either is empty)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def interpolated_ap(recall: Sequence[float], precision: Sequence[float]) -> float:
+    """VOC all-point AP from increasing recall points and their precisions (monotone envelope)."""
+    mrec = np.concatenate([[0.0], np.asarray(recall, np.float64), [1.0]])
+    mpre = np.concatenate([[0.0], np.asarray(precision, np.float64), [0.0]])
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]  # precision envelope, non-increasing in recall
+    steps = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]).sum())
+
+
+def _score(box: Box) -> float:
+    s = box.get("score")
+    return 1.0 if s is None else float(s)
+
+
+def class_average_precision(preds: Sequence[Sequence[Box]], truths: Sequence[Sequence[Box]], label: str,
+                            iou_threshold: float = 0.5) -> float:
+    """AP of class ``label`` over images: ``preds[i]`` / ``truths[i]`` are the boxes of image i.
+
+    Returns NaN when no image has a ground-truth box of the class.
+    """
+    gts = [[b["box"] for b in boxes if b["class"] == label] for boxes in truths]
+    num_gt = sum(len(g) for g in gts)
+    if num_gt == 0:
+        return math.nan
+    ranked = sorted(((i, b) for i, boxes in enumerate(preds) for b in boxes if b["class"] == label),
+                    key=lambda item: -_score(item[1]))  # stable: ties keep their order
+    used = [[False] * len(g) for g in gts]
+    tp = fp = 0
+    recall, precision = [], []
+    for _, group in itertools.groupby(ranked, key=lambda item: _score(item[1])):
+        for image, box in group:
+            ious = [0.0 if used[image][j] else box_iou(box["box"], g) for j, g in enumerate(gts[image])]
+            best = int(np.argmax(ious)) if ious else -1
+            if best >= 0 and ious[best] >= iou_threshold:
+                used[image][best] = True
+                tp += 1
+            else:
+                fp += 1
+        recall.append(tp / num_gt)
+        precision.append(tp / (tp + fp))
+    return interpolated_ap(recall, precision) if recall else 0.0
+
+
+def mean_average_precision(preds: Sequence[Sequence[Box]], truths: Sequence[Sequence[Box]],
+                           iou_threshold: float = 0.5) -> tuple[float, dict[str, float]]:
+    """mAP over the classes with ground truth, and the AP of each of them."""
+    if len(preds) != len(truths):
+        raise ValueError(f"box lists of {len(preds)} images for {len(truths)} ground-truth images")
+    labels = sorted({b["class"] for boxes in truths for b in boxes})
+    per_class = {c: class_average_precision(preds, truths, c, iou_threshold) for c in labels}
+    return (float(np.mean(list(per_class.values()))) if per_class else math.nan), per_class

@@ -1,8 +1,9 @@
 """Tokenizer training runs as data: one recipe per SynthWorld map, and the configuration they fill in.
 
-``omnimask tokenizer train --modality M --recipe R`` calls ``RECIPES[R](M)``; ``--set key=value``
-then changes any field of the resulting :class:`TokenizerTrainConfig` (``model.decoder.dim=96``,
-``steps=200``, ``data.path=...``). Every recipe of ``synth64`` is a small ViT VQ-VAE (4M's spatial
+``omnimask tokenizer train --modality M --recipe R`` calls ``TOKENIZER_RECIPES[R](M)`` (named apart
+from the model recipes of :mod:`omnimask.recipes`); ``--set key=value`` then changes any field of
+the resulting :class:`TokenizerTrainConfig` (``model.decoder.dim=96``, ``steps=200``,
+``data.path=...``). Every recipe of ``synth64`` is a small ViT VQ-VAE (4M's spatial
 tokenizer: ViT encoder, cosine-EMA codebook, ViT decoder) on 64×64 maps with an 8×8 token grid: a
 light encoder (width 64) and a wider decoder (width 128, which sharpens boundaries most per second),
 sized to train in under 15 minutes on one shared CPU core and to store in about 1 MB (float16).
@@ -14,7 +15,7 @@ The raw format of each map (what ``tokenize`` takes and ``detokenize`` returns) 
 fixed-range log mapping (so metres come back), unit normals, class ids, bool edges.
 
 Feature tokenizers (4M's ``tok_clip`` and 4M-21's global tokenizers; data in
-:mod:`omnimask.tokenizers.training.features`) take MiniCLIP *features*, not RGB: ``clip`` is a ViT
+:mod:`omnimask.training.tokenizers.features`) take MiniCLIP *features*, not RGB: ``clip`` is a ViT
 VQ-VAE with patch size 1 on the (B, 8, 8, 64) float32 patch-feature grid (layer-normed, so no input
 normalisation; smooth-L1 loss), ``clip_global`` an MLP VQ-VAE with a 4-head Memcodes quantizer on the
 (B, 64) unit-norm embedding (scaled ×8 to unit variance per component; MSE, which for unit vectors
@@ -32,11 +33,11 @@ from omnimask.data.synthworld import SEMANTIC_CLASSES
 from omnimask.tokenizers.card import InputSpec, Output
 from omnimask.tokenizers.mlp_vqvae import BottleneckMLPConfig, MLPVQVAEConfig
 from omnimask.tokenizers.quantizers import QuantizerConfig
-from omnimask.tokenizers.training.data import MAP_KINDS, TokenizerDataConfig
-from omnimask.tokenizers.training.features import FEATURE_KINDS
 from omnimask.tokenizers.vit import ViTConfig
 from omnimask.tokenizers.vqvae import VQVAEConfig
 from omnimask.training.optim import OptimConfig
+from omnimask.training.tokenizers.data import MAP_KINDS, TokenizerDataConfig
+from omnimask.training.tokenizers.features import FEATURE_KINDS
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -246,13 +247,13 @@ def _tiny(modality: str) -> TokenizerTrainConfig:
 
 
 #: recipe name → modality → config.
-RECIPES: dict[str, Callable[[str], TokenizerTrainConfig]] = {"synth64": _synth64, "tiny": _tiny}
+TOKENIZER_RECIPES: dict[str, Callable[[str], TokenizerTrainConfig]] = {"synth64": _synth64, "tiny": _tiny}
 
 
-def get_recipe(name: str, modality: str) -> TokenizerTrainConfig:
+def tokenizer_recipe(name: str, modality: str) -> TokenizerTrainConfig:
     """The run of recipe ``name`` for ``modality``; errors list the known names."""
-    if name not in RECIPES:
-        raise ConfigError(f"unknown tokenizer recipe {name!r}; known: {sorted(RECIPES)}")
+    if name not in TOKENIZER_RECIPES:
+        raise ConfigError(f"unknown tokenizer recipe {name!r}; known: {sorted(TOKENIZER_RECIPES)}")
     if modality not in TRAINABLE:
         raise ConfigError(f"unknown modality {modality!r}; tokenizer recipes cover {list(TRAINABLE)}")
-    return RECIPES[name](modality)
+    return TOKENIZER_RECIPES[name](modality)

@@ -1,0 +1,94 @@
+"""The files of a checkpoint folder and the one way omnimask writes them: atomically.
+
+Every folder omnimask writes — a model, a tokenizer, a tokenizer bundle, a training checkpoint — is
+built from these names (the layout a model hub uses: ``model.safetensors`` + ``config.json``), and
+every file is written through :func:`atomic_path`: to a temporary name beside the target, then
+renamed into place, so a crash leaves the old file or the new one, never half of either. Whole
+folders (a training checkpoint, a copied bundle) go through :func:`atomic_dir` the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+#: Weights of a model or tokenizer (safetensors).
+WEIGHTS_NAME = "model.safetensors"
+#: The resolved configuration (a model's ModelConfig, a tokenizer's card) as JSON.
+CONFIG_NAME = "config.json"
+#: The table of a tokenizer bundle: modality name -> entry.
+MANIFEST_NAME = "manifest.json"
+#: The tokenizer bundle inside a model folder.
+TOKENIZERS_DIR = "tokenizers"
+#: The resolved run configuration beside a training checkpoint (4M or tokenizer training).
+RUN_CONFIG_NAME = "train_config.json"
+#: Optimizer, scheduler, step and random states of a training checkpoint (``weights_only``-safe).
+STATE_NAME = "train_state.pt"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on a clean exit rename it onto ``path``.
+
+    The parent folder is created. On an exception the temporary file is removed and ``path`` is left
+    as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty ``<path>.partial`` folder to fill; on a clean exit it replaces ``path``.
+
+    The previous ``path`` (if any) is moved to ``<path>.old`` before the new one is renamed into place
+    and removed after, so at every moment one complete copy exists. On an exception the partial folder
+    is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    tmp, old = path.with_name(path.name + ".partial"), path.with_name(path.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | Path, value: Any) -> Path:
+    """Write ``value`` as indented JSON (plus a newline) to ``path`` atomically."""
+    return write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> Path:
+    """Write a ``{name: tensor}`` dict as safetensors (``metadata``: string header fields) atomically."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=dict(metadata or {"format": "pt"}))
+    return Path(path)
