@@ -29,6 +29,9 @@ TOKENIZERS_DIR = "tokenizers"
 RUN_CONFIG_NAME = "train_config.json"
 #: Optimizer, scheduler, step and random states of a training checkpoint (``weights_only``-safe).
 STATE_NAME = "train_state.pt"
+#: An exported encoder: a ``torch.export`` program, and the JSON stating its input / output contract.
+ENCODER_NAME = "encoder.pt2"
+ENCODER_CONTRACT_NAME = "encoder.json"
 
 
 @contextlib.contextmanager

@@ -39,13 +39,17 @@ from safetensors import safe_open
 from omnimask.config import ConfigError
 from omnimask.files import (
     CONFIG_NAME,
+    ENCODER_CONTRACT_NAME,
+    ENCODER_NAME,
     MANIFEST_NAME,
     TOKENIZERS_DIR,
     WEIGHTS_NAME,
+    atomic_path,
     write_json,
     write_safetensors,
     write_text,
 )
+from omnimask.model.checkpoint import LORA_KEY, merge_lora
 from omnimask.tokenizers.bundle import SHIPPED_PREFIX, shipped_bundle_path
 from omnimask.tokenizers.entries import DTYPES
 
@@ -196,9 +200,65 @@ def export_model(checkpoint: str | Path, out: str | Path, dtype: str = "float16"
     with safe_open(str(weights), framework="pt", device="cpu") as f:
         metadata = f.metadata() or {}
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    if LORA_KEY in metadata:  # ship LoRA fine-tunes merged: plain weights, no peft needed to run them
+        state = merge_lora(state, float(metadata.pop(LORA_KEY)))
     state = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in state.items()}
     write_safetensors(out / WEIGHTS_NAME, state, {**metadata, "storage_dtype": dtype})
     write_text(out / CONFIG_NAME, (checkpoint / CONFIG_NAME).read_text())
     if (checkpoint / TOKENIZERS_DIR / MANIFEST_NAME).is_file():
         _export_tokenizers(checkpoint / TOKENIZERS_DIR, out / TOKENIZERS_DIR, shipped)
+    return out
+
+
+def _default_feature_input(model: FourM) -> str:
+    """The model's RGB pixel input if it has one, else its first grid input."""
+    from omnimask.model.encoder import FEATURE_INPUT_KINDS
+
+    grid = [m for m in model.input_modalities if model.specs[m].kind in FEATURE_INPUT_KINDS]
+    pixels = [m for m in grid if model.specs[m].kind == "pixels"]
+    if not grid:
+        raise ConfigError(f"the model has no grid input to extract features from (inputs: {model.input_modalities})")
+    return (pixels or grid)[0]
+
+
+def export_encoder(source: str | Path, out: str | Path, modality: str | None = None) -> Path:
+    """Write the encoder of a model folder as a self-contained ``torch.export`` program.
+
+    ``out`` gets ``encoder.pt2`` — ``torch.export.load(path).module()(x)`` maps inputs to features
+    with nothing but torch (shape contract: :mod:`omnimask.model.encoder`; the batch size is free) —
+    and ``encoder.json`` stating that contract for this model (input name, shape, dtype and
+    normalisation; output shape). ``source`` is any model :func:`load` opens (ours, a fine-tuned task
+    model — its fine-tuned backbone — or a released 4M); ``modality`` the input (default: the RGB
+    pixel input, else the first grid input).
+    """
+    import torch
+
+    from omnimask.model.encoder import FeatureEncoder
+    from omnimask.model.heads import TaskModel
+    from omnimask.tokenizers.pixels import IMAGENET_MEAN, IMAGENET_STD
+
+    model = load(source)
+    fourm = model.fourm if isinstance(model, TaskModel) else model
+    encoder = FeatureEncoder(fourm, modality or _default_feature_input(fourm)).eval()
+    pixels = encoder.spec.kind == "pixels"
+    example = torch.zeros(2, *encoder.input_shape(), dtype=torch.float32 if pixels else torch.long)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    with torch.no_grad():
+        program = torch.export.export(encoder, (example,), dynamic_shapes=({0: batch},))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / ENCODER_NAME) as tmp, open(tmp, "wb") as f:
+        torch.export.save(program, f)
+    grid = encoder.spec.grid
+    values = ({"normalisation": {"mean": IMAGENET_MEAN.ravel().tolist(), "std": IMAGENET_STD.ravel().tolist(),
+                                 "from": "RGB in [0, 1]"}} if pixels else {"from": "token ids of its tokenizer"})
+    contract = {
+        "source": str(source),
+        "input": {"modality": encoder.modality, "shape": ["B", *encoder.input_shape()],
+                  "dtype": "float32" if pixels else "int64", **values},
+        "output": {"shape": ["B", encoder.spec.num_tokens, encoder.dim], "dtype": "float32",
+                   "layout": f"row-major over the {grid[0]}x{grid[1]} token grid" if grid else "token order"},
+        "usage": "torch.export.load('encoder.pt2').module()(x) -> (B, N, D) features",
+    }
+    write_json(out / ENCODER_CONTRACT_NAME, contract)
     return out

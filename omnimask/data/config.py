@@ -6,6 +6,7 @@ import dataclasses
 from typing import Literal, get_args
 
 from omnimask.config import ConfigError
+from omnimask.data.synthworld.transfer import TRANSFER_TASKS
 
 #: The names of the data sources (their table: :data:`omnimask.data.sources.SOURCES`).
 SourceName = Literal["synth", "synth_live", "store", "shards"]
@@ -77,5 +78,8 @@ class DataConfig:
             raise ConfigError(f"data.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
         if self.task and self.source not in ("synth", "store"):
             raise ConfigError(f"data.task: labels come with data.source=synth or store, not {self.source}")
+        if self.task and self.source == "synth" and self.task not in TRANSFER_TASKS:
+            raise ConfigError(f"data.task: {self.task!r} is not a SynthWorld transfer task; choose one of "
+                              f"{sorted(TRANSFER_TASKS)} (or write labels beside a store: data.source=store)")
         if self.num_train < 1 or self.num_val < 0:
             raise ConfigError("data.num_train must be >= 1 and data.num_val >= 0")

@@ -36,7 +36,7 @@ from omnimask.data.stream import SampleSource
 from omnimask.data.stream_samples import StreamSource
 from omnimask.data.synth_tokens import SynthTokenSource, fit_synth_tokenizer, render_range
 from omnimask.data.synthworld import SynthWorldConfig
-from omnimask.data.synthworld.transfer import transfer_labels
+from omnimask.data.synthworld.transfer import TRANSFER_TASKS, transfer_labels
 from omnimask.data.token_store import TokenStore
 from omnimask.data.tokenize import SampleTokenizer, pretokenize_samples
 from omnimask.files import TOKENIZERS_DIR, atomic_path, write_text
@@ -58,12 +58,15 @@ def _synth_fingerprint(data: DataConfig, specs: Mapping[str, ModalitySpec]) -> s
     desc = {"data": to_dict(data), "specs": {n: to_dict(s) for n, s in specs.items()}}
     for name in ("num_workers", "paths", "weights", "resampled", "shuffle_buffer"):  # no effect on SynthWorld
         desc["data"].pop(name)
-    if not data.task:
-        desc["data"].pop("task")  # caches written before labels existed stay valid
+    task = desc["data"].pop("task")  # every transfer task's labels are written, so any task shares the cache
+    if task:
+        desc["labels"] = sorted(TRANSFER_TASKS)
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _synth_tokenizer(data: DataConfig, specs: Mapping[str, ModalitySpec], world: SynthWorldConfig) -> SampleTokenizer:
+    if not any(s.is_discrete for s in specs.values()):
+        return SampleTokenizer(specs, {})  # pixels only: nothing to tokenize
     if data.tokenizers == "shipped":
         return SampleTokenizer.load(shipped_bundle_path(f"synthworld{data.resolution}"), specs)
     if data.tokenizers != "kmeans":
@@ -104,14 +107,16 @@ def _labelled(store: TokenStore, split_dir: Path, task: str) -> SampleSource:
     return LabelledSource(store, np.load(path))
 
 
-def _save_labels(scenes: Sequence[Mapping[str, Any]], split_dir: Path, task: str) -> None:
-    with atomic_path(label_path(split_dir, task)) as tmp, open(tmp, "wb") as f:
-        np.save(f, np.stack([transfer_labels(s, task) for s in scenes]))
+def _save_labels(scenes: Sequence[Mapping[str, Any]], split_dir: Path) -> None:
+    """The labels of every SynthWorld transfer task for ``scenes``, one ``.npy`` per task."""
+    for task in TRANSFER_TASKS:
+        with atomic_path(label_path(split_dir, task)) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.stack([transfer_labels(s, task) for s in scenes]))
 
 
 def synth_stores(data: DataConfig, specs: Mapping[str, ModalitySpec], cache: Path) -> tuple[SampleSource, SampleSource]:
-    """Pre-tokenized training and validation stores of SynthWorld scenes (cached in ``cache``), with the
-    labels of ``data.task`` when it is set."""
+    """Pre-tokenized training and validation stores of SynthWorld scenes (cached in ``cache``, laid out
+    as a ``store`` source reads it), with the labels of every transfer task when ``data.task`` is set."""
     stamp = cache / "fingerprint.txt"
     fingerprint = _synth_fingerprint(data, specs)
     if not (stamp.is_file() and stamp.read_text() == fingerprint):
@@ -121,7 +126,7 @@ def synth_stores(data: DataConfig, specs: Mapping[str, ModalitySpec], cache: Pat
             scenes = render_range(data.synth_seed, start, num, world, f"render ({split})")
             pretokenize_samples(tokenizer, scenes).save(cache / split)
             if data.task:
-                _save_labels(scenes, cache / split, data.task)
+                _save_labels(scenes, cache / split)
         tokenizer.save(cache / TOKENIZERS_DIR)
         write_text(stamp, fingerprint)
     train, val = (_labelled(TokenStore.load(cache / split), cache / split, data.task) for split in ("train", "val"))

@@ -116,12 +116,14 @@ class FourMOutput:
             (0 for a modality without targets).
         logits: with ``return_logits``: modality -> (n, V) logits in canonical order, else None.
         targets: with ``return_logits``: modality -> :class:`TargetOutputs`, else None.
+        metrics: evaluation metrics of this batch beside the loss (a task head's accuracy, mIoU …).
     """
 
     loss: torch.Tensor
     loss_per_modality: dict[str, torch.Tensor]
     logits: dict[str, torch.Tensor] | None = None
     targets: dict[str, TargetOutputs] | None = None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _drop_rates(last: float, depth: int) -> list[float]:

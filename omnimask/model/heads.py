@@ -29,6 +29,7 @@ from torch import nn
 
 from omnimask.batch import LABEL_KEY, Batch
 from omnimask.config import ConfigError
+from omnimask.metrics import confusion_matrix, mean_iou
 from omnimask.model.config import ModelConfig
 from omnimask.model.fourm import EncoderState, FourM, FourMOutput
 
@@ -133,13 +134,47 @@ def _regression_loss(out: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(out.float().reshape(label.shape), label.float())
 
 
-#: Task type → (head module, loss of its output against the labels).
-HEADS: dict[str, tuple[Callable[[int, HeadConfig, tuple[int, int]], nn.Module],
-                       Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {
-    "classification": (PooledHead, _classification_loss),
-    "regression": (PooledHead, _regression_loss),
-    "segmentation": (DenseHead, _classification_loss),
-    "dense_regression": (DenseHead, _regression_loss),
+def _accuracy(out: torch.Tensor, label: torch.Tensor) -> float:
+    return float((out.argmax(1) == label.long()).float().mean())
+
+
+def _rmse(out: torch.Tensor, label: torch.Tensor) -> float:
+    return float(_regression_loss(out, label).sqrt())
+
+
+def _miou(out: torch.Tensor, label: torch.Tensor) -> float:
+    return mean_iou(confusion_matrix(out.argmax(1), label, out.shape[1]))
+
+
+def _mae(out: torch.Tensor, label: torch.Tensor) -> float:
+    return float((out.float().reshape(label.shape) - label.float()).abs().mean())
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadType:
+    """One task type: its head module, its training loss and the metric reported on validation.
+
+    Attributes:
+        module: (model width D, head config, token grid) -> the head.
+        loss: (head output, labels) -> scalar loss.
+        metric: name of the validation metric (``metric/<name>`` in metrics.jsonl).
+        score: (head output, labels) -> the metric on one batch.
+        higher_is_better: the metric's direction.
+    """
+
+    module: Callable[[int, HeadConfig, tuple[int, int]], nn.Module]
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    metric: str
+    score: Callable[[torch.Tensor, torch.Tensor], float]
+    higher_is_better: bool
+
+
+#: Task type -> :class:`HeadType`.
+HEADS: dict[str, HeadType] = {
+    "classification": HeadType(PooledHead, _classification_loss, "accuracy", _accuracy, True),
+    "regression": HeadType(PooledHead, _regression_loss, "rmse", _rmse, False),
+    "segmentation": HeadType(DenseHead, _classification_loss, "miou", _miou, True),
+    "dense_regression": HeadType(DenseHead, _regression_loss, "mae", _mae, False),
 }
 
 
@@ -164,8 +199,8 @@ class TaskModel(nn.Module):
             raise ConfigError(f"a dense head needs grid inputs with one token grid, got {sorted(map(str, grids))} "
                               f"for {self.inputs}")
         self.grid = grids.pop() if len(grids) == 1 else (1, 1)
-        make, self.loss_fn = HEADS[config.head.kind]
-        self.head = make(self.fourm.mask_token.shape[0], config.head, self.grid)
+        self.head_type = HEADS[config.head.kind]
+        self.head = self.head_type.module(self.fourm.mask_token.shape[0], config.head, self.grid)
 
     @property
     def input_modalities(self) -> list[str]:
@@ -205,11 +240,14 @@ class TaskModel(nn.Module):
         return self.head(state, self._grid_tokens(inputs, state))
 
     def forward(self, batch: Batch) -> FourMOutput:
-        """The task loss against the labels under :data:`~omnimask.batch.LABEL_KEY`."""
+        """The task loss against the labels under :data:`~omnimask.batch.LABEL_KEY`; in eval mode
+        also the head type's metric on this batch (``metrics``)."""
         if LABEL_KEY not in batch:
             raise ValueError(f"a task batch carries its labels under {LABEL_KEY!r}")
-        loss = self.loss_fn(self.predict(batch), batch[LABEL_KEY].tensor)
-        return FourMOutput(loss, {self.config.head.task: loss.detach()})
+        out, label = self.predict(batch), batch[LABEL_KEY].tensor
+        loss = self.head_type.loss(out, label)
+        metrics = {} if self.training else {self.head_type.metric: self.head_type.score(out.detach(), label)}
+        return FourMOutput(loss, {self.config.head.task: loss.detach()}, metrics=metrics)
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` (backbone config and head) into ``directory``."""

@@ -18,7 +18,7 @@ resume, checkpoints, metrics.jsonl, loss curves and torchrun work unchanged.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from omnimask.config import ConfigError
@@ -26,11 +26,17 @@ from omnimask.data.config import DataConfig
 from omnimask.data.synthworld.transfer import TRANSFER_TASKS
 from omnimask.files import MANIFEST_NAME, TOKENIZERS_DIR
 from omnimask.generation.pipeline import resolve_name
+from omnimask.modalities import ModalitySpec
 from omnimask.model import ModelConfig
 from omnimask.model.heads import HeadConfig
+from omnimask.tokenizers.bundle import read_manifest, shipped_bundle_path
 from omnimask.training.config import TrainConfig
 from omnimask.training.optim import OptimConfig
 from omnimask.training.transfer import LoraConfig
+
+#: SynthWorld world seed of fine-tuning data: another world than pre-training's (seed 0), so neither
+#: the fine-tuning scenes nor the validation scenes were seen in pre-training.
+FINETUNE_WORLD_SEED = 1
 
 #: Method → parameters to freeze (globs over TaskModel names) and the LoRA rank.
 METHODS: dict[str, tuple[tuple[str, ...], int]] = {
@@ -64,10 +70,33 @@ def _tokenizers_of(path: Path) -> str:
     return str(path) if (path / TOKENIZERS_DIR / MANIFEST_NAME).is_file() else "shipped"
 
 
+def _check_tokenizers(names: Sequence[str], specs: Mapping[str, ModalitySpec], tokenizers: str,
+                      resolution: int) -> None:
+    """Every discrete input needs a tokenizer in the bundle the run reads (pixels need none)."""
+    discrete = [n for n in names if specs[n].is_discrete]
+    if not discrete:
+        return
+    try:
+        folder, manifest = read_manifest(shipped_bundle_path(f"synthworld{resolution}") if tokenizers == "shipped"
+                                         else tokenizers)
+    except FileNotFoundError as err:
+        raise ConfigError(f"--inputs {discrete} need tokenizers: {err}; give a bundle that has them "
+                          "(--set data.tokenizers=DIR) or use pixel inputs (rgb)") from None
+    missing = [n for n in discrete if n not in manifest]
+    if missing:
+        raise ConfigError(f"--inputs {missing}: no tokenizer for them in {folder}; give a bundle that has them "
+                          "(--set data.tokenizers=DIR, e.g. from `omnimask tokenizer train`)")
+
+
 def finetune_config(source: str | Path, task: str, out_dir: str | Path, *, method: str = "full",
                     inputs: Sequence[str] = ("rgb",), scratch: bool = False, steps: int = 300,
-                    num_train: int = 2000, num_val: int = 200) -> TrainConfig:
-    """The configuration of fine-tuning ``source`` on ``task`` (see the module docstring)."""
+                    num_train: int = 2000, num_val: int = 256, data: DataConfig | None = None) -> TrainConfig:
+    """The configuration of fine-tuning ``source`` on ``task`` (see the module docstring).
+
+    ``data`` replaces the default SynthWorld data (``num_train`` / ``num_val`` scenes of world
+    :data:`FINETUNE_WORLD_SEED`, tokenized with the pretrained model's tokenizers), e.g. with a
+    ``store`` that several runs share.
+    """
     if task not in TRANSFER_TASKS:
         raise ConfigError(f"unknown task {task!r}; SynthWorld transfer tasks: {sorted(TRANSFER_TASKS)}")
     if method not in METHODS:
@@ -78,11 +107,14 @@ def finetune_config(source: str | Path, task: str, out_dir: str | Path, *, metho
     try:
         names = [resolve_name(n, list(specs)) for n in inputs]
     except ValueError as err:
-        raise ConfigError(f"--inputs: {err}") from None
+        raise ConfigError(f"--inputs: {err}. A new input modality needs its spec and a tokenizer: add it to "
+                          "model.modality_overrides and data.tokenizers (README: 'Transfer')") from None
     pixels = [specs[n] for n in names if specs[n].image_size]
     if not pixels:
         raise ConfigError(f"--inputs {list(inputs)}: give at least one image-like input (e.g. rgb)")
     resolution = pixels[0].image_size[0]  # type: ignore[index]
+    if data is None:
+        _check_tokenizers(names, specs, _tokenizers_of(source), resolution)
     spec = TRANSFER_TASKS[task]
     head = HeadConfig(kind=spec.kind, task=task, inputs=names, num_classes=spec.num_classes, out_dim=spec.out_dim,
                       image_size=resolution)
@@ -93,8 +125,8 @@ def finetune_config(source: str | Path, task: str, out_dir: str | Path, *, metho
         recipe=f"finetune:{task}:{method}{':scratch' if scratch else ''}",
         out_dir=str(out_dir),
         model=dataclasses.replace(model, drop_path=0.0),
-        data=DataConfig(source="synth", resolution=resolution, num_train=num_train, num_val=num_val, synth_seed=0,
-                        tokenizers=_tokenizers_of(source), task=task),
+        data=data or DataConfig(source="synth", resolution=resolution, num_train=num_train, num_val=num_val,
+                                synth_seed=FINETUNE_WORLD_SEED, tokenizers=_tokenizers_of(source), task=task),
         optim=OptimConfig(lr=1e-3 if scratch or method != "full" else 3e-4, min_lr=1e-5,
                           warmup_steps=min(50, steps // 10), weight_decay=0.05),
         head=head,

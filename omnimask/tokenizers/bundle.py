@@ -70,15 +70,21 @@ def entry_path(root: Path, rel: str) -> Path:
     return root / rel
 
 
-def load_tokenizers(path: str | Path) -> Tokenizers:
-    """Load a tokenizer bundle: ``path`` is the bundle folder or a model folder holding ``tokenizers/``."""
+def read_manifest(path: str | Path) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """The bundle folder and its manifest (modality name → entry); ``path`` is the bundle folder or a
+    model folder holding ``tokenizers/``."""
     path = Path(path)
     if not (path / MANIFEST_NAME).is_file() and (path / TOKENIZERS_DIR / MANIFEST_NAME).is_file():
         path = path / TOKENIZERS_DIR
     if not (path / MANIFEST_NAME).is_file():
         raise FileNotFoundError(f"no tokenizer bundle at {path} (expected {MANIFEST_NAME} or "
                                 f"{TOKENIZERS_DIR}/{MANIFEST_NAME})")
-    manifest: dict[str, dict[str, Any]] = json.loads((path / MANIFEST_NAME).read_text())
+    return path, json.loads((path / MANIFEST_NAME).read_text())
+
+
+def load_tokenizers(path: str | Path) -> Tokenizers:
+    """Load a tokenizer bundle: ``path`` is the bundle folder or a model folder holding ``tokenizers/``."""
+    path, manifest = read_manifest(path)
     shared: dict[str, Any] = {}  # one model / vocabulary per folder, shared by the names using it
     out: Tokenizers = {}
     for name, entry in manifest.items():

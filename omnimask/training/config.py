@@ -75,7 +75,8 @@ class TrainConfig:
 
     Transfer (``omnimask finetune``): ``init_from`` names a pretrained model whose matching tensors
     start the run (:func:`omnimask.training.transfer.init_from`; the report is written to
-    ``init_report.json``), ``freeze`` lists glob patterns of parameters kept fixed, ``lora`` adds
+    ``init_report.json``), ``freeze`` lists glob patterns of parameters kept fixed (``@loaded``: every
+    parameter init_from loaded, so only what is new trains — a new modality's embeddings), ``lora`` adds
     low-rank adapters (rank > 0) and ``head`` puts a task head on the encoder (kind ``none``: the 4M
     objective itself, e.g. with a new modality).
     """

@@ -71,7 +71,7 @@ def count_input_tokens(batch: Batch) -> int:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Iterator[Batch], device: torch.device, precision: str) -> dict:
-    """Mean total and per-modality validation loss over ``batches``."""
+    """Mean total and per-modality validation loss (and any ``metric/<name>`` the model reports) over ``batches``."""
     was_training = model.training
     model.eval()
     totals: dict[str, float] = {}
@@ -80,7 +80,8 @@ def evaluate(model: torch.nn.Module, batches: Iterator[Batch], device: torch.dev
         with autocast_context(device, precision):
             out = model(batch_to(batch, device))
         per_modality = {f"loss/{k}": v for k, v in out.loss_per_modality.items()}
-        for name, value in {"loss": out.loss, **per_modality}.items():
+        metrics = {f"metric/{k}": v for k, v in out.metrics.items()}
+        for name, value in {"loss": out.loss, **per_modality, **metrics}.items():
             totals[name] = totals.get(name, 0.0) + float(value)
             counts[name] = counts.get(name, 0) + 1
     model.train(was_training)
@@ -236,7 +237,9 @@ class Trainer:
                                    self.device, cfg.precision)
                     if log is not None:
                         log.write({"step": self.state.step, "split": "val", **val})
-                        bar.write(f"step {self.state.step}: val loss {val['loss']:.4f}")
+                        scores = "".join(f", {k.removeprefix('metric/')} {v:.4f}" for k, v in val.items()
+                                         if k.startswith("metric/"))
+                        bar.write(f"step {self.state.step}: val loss {val['loss']:.4f}{scores}")
                 if cfg.save_every and self.state.step % cfg.save_every == 0:
                     self.save()
         except KeyboardInterrupt:

@@ -49,7 +49,7 @@ def build_model(cfg: Any) -> tuple[nn.Module, LoadReport | None]:
     if cfg.lora.rank:
         add_lora(model, cfg.lora, trainable=["head.*"] if cfg.head.kind != "none" else [])
     if cfg.freeze:
-        freeze(model, cfg.freeze)
+        freeze(model, cfg.freeze, report)
     return model, report
 
 

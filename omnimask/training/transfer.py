@@ -26,6 +26,8 @@ from torch import nn
 from omnimask.config import ConfigError
 from omnimask.files import write_json
 
+#: A ``freeze`` entry standing for every parameter :func:`init_from` loaded (train only what is new).
+FREEZE_LOADED = "@loaded"
 #: Name prefix of the 4M backbone inside a TaskModel.
 BACKBONE_PREFIX = "fourm."
 #: Linear layers of the blocks that LoRA adapts by default (attention in/out projections, MLP).
@@ -121,12 +123,18 @@ def init_from(model: nn.Module, path: str | Path) -> LoadReport:
     return LoadReport(str(path), loaded, new, dropped, mismatched)
 
 
-def freeze(model: nn.Module, patterns: Sequence[str]) -> list[str]:
+def freeze(model: nn.Module, patterns: Sequence[str], report: LoadReport | None = None) -> list[str]:
     """Stop gradients of the parameters whose names match any glob pattern; returns the frozen names.
 
-    A pattern matching no parameter is an error listing a few names (a typo would silently train all).
+    :data:`FREEZE_LOADED` stands for the parameters ``report`` says were loaded. A pattern matching no
+    parameter is an error listing a few names (a typo would silently train all).
     """
     names = [n for n, _ in model.named_parameters()]
+    if FREEZE_LOADED in patterns:
+        if report is None:
+            raise ConfigError(f"freeze: {FREEZE_LOADED} freezes what init_from loaded; set init_from")
+        loaded = set(report.loaded)
+        patterns = [p for p in patterns if p != FREEZE_LOADED] + [n for n in names if n in loaded]
     for pattern in patterns:
         if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
             raise ConfigError(f"freeze: {pattern!r} matches no parameter; names look like {names[:4]}")

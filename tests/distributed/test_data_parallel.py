@@ -111,3 +111,30 @@ def test_resume_across_world_sizes(tiny_run, tmp_path, strategy, ranks):
 
 def _resume_ranks(rank, cfg):
     train(cfg, resume=True)
+
+
+def test_a_fine_tune_on_two_ranks_matches_one_process(tiny_run, tmp_path, ranks):
+    """The fine-tuning path (a head on a partially loaded, partly frozen backbone) under DDP: the
+    unused decoder and the frozen block do not put the ranks' all-reduces out of step."""
+    import numpy as np
+
+    from omnimask.data.sources import label_path
+    from omnimask.data.token_store import TokenStore
+    from omnimask.model import ModelConfig
+    from omnimask.model.heads import HeadConfig
+
+    store = tmp_path / "store"
+    tokens = TokenStore.load(store / "train")
+    labels = np.array([int(tokens[i]["tok_x"][0]) % 2 for i in range(len(tokens))])
+    label_path(store / "train", "parity").parent.mkdir(parents=True)
+    np.save(label_path(store / "train", "parity"), labels)
+    folder = FourM(ModelConfig(size="tiny", modality_set=None, modality_overrides=tiny_run.model.modality_overrides,
+                               init_seed=3)).save_pretrained(tmp_path / "pretrained")
+    cfg = dataclasses.replace(tiny_run, init_from=str(folder), freeze=["fourm.encoder.0.*"],
+                              head=HeadConfig(kind="classification", task="parity", inputs=["tok_x", "tok_y"],
+                                              num_classes=2),
+                              data=dataclasses.replace(tiny_run.data, task="parity"))
+    train(_single(cfg, tmp_path / "one"))
+    ranks(_train_and_save_grads, 2, _strategy(cfg, tmp_path / "ddp", "ddp"), tmp_path / "grads.pt", 0)
+    assert _losses(tmp_path / "ddp") == pytest.approx(_losses(tmp_path / "one"), rel=1e-5)
+    _assert_close_states(_weights(tmp_path / "ddp"), _weights(tmp_path / "one"), atol=1e-5)

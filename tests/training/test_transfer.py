@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from omnimask.batch import LABEL_KEY, label_batch
 from omnimask.config import ConfigError
 from omnimask.data.sources import label_path
+from omnimask.generation.pipeline import Pipeline
 from omnimask.generation.state import full_condition
+from omnimask.loading import export_model
 from omnimask.model import FourM, ModelConfig, load_pretrained
+from omnimask.model.checkpoint import LORA_KEY
 from omnimask.model.heads import HeadConfig, TaskModel, TaskModelConfig
 from omnimask.training.loop import Trainer, train
 from omnimask.training.transfer import LoraConfig, add_lora, freeze, init_from
@@ -113,9 +117,14 @@ def test_lora_starts_unchanged_and_merged_equals_unmerged(tmp_path, specs):
         opt.step()
     adapted = model.predict(batch)
     assert not torch.allclose(adapted, before)
-    merged = load_pretrained(model.save_pretrained(tmp_path / "lora"))
+    saved = model.save_pretrained(tmp_path / "lora")
+    merged = load_pretrained(saved)
     assert not any("lora_" in k for k in merged.state_dict())
     torch.testing.assert_close(merged.eval().predict(batch), adapted, atol=1e-5, rtol=1e-5)
+    exported = export_model(saved, tmp_path / "export", dtype="float32")  # the shipped copy is merged
+    with safe_open(str(exported / "model.safetensors"), framework="pt") as f:
+        assert LORA_KEY not in (f.metadata() or {}) and not any("lora_" in k for k in f.keys())  # noqa: SIM118
+    torch.testing.assert_close(load_pretrained(exported).eval().predict(batch), adapted, atol=1e-5, rtol=1e-5)
 
 
 def _upsampled(ids):
@@ -211,3 +220,47 @@ def test_a_head_without_labels_is_a_clear_error(tiny_config, tmp_path, specs):
     cfg = _finetune_cfg(tiny_config, folder, tmp_path / "nolabels")
     with pytest.raises(ConfigError, match="no labels at"):
         train(cfg)
+
+
+def test_a_new_input_modality_trains_alone_with_the_rest_frozen(tiny_config, tmp_path, specs):
+    base = {k: v for k, v in specs.items() if k != "tok_b"}  # pre-trained without tok_b
+    pretrained, folder = _pretrained(tmp_path, base)
+    cfg = dataclasses.replace(tiny_config, out_dir=str(tmp_path / "new_input"), init_from=str(folder),
+                              freeze=["@loaded"])
+    trainer = train(cfg)
+    report = json.loads((tmp_path / "new_input" / "init_report.json").read_text())
+    trained = trainer.module.state_dict()
+    assert report["new"] and sorted(report["new"]) == sorted(k for k in trained if "tok_b" in k)
+    assert all(torch.equal(trained[k], pretrained.state_dict()[k]) for k in report["loaded"])
+    fresh = FourM(cfg.model).state_dict()  # what the new tensors started from
+    assert all(not torch.equal(trained[k], fresh[k]) for k in report["new"])
+    with pytest.raises(ConfigError, match="set init_from"):
+        train(dataclasses.replace(cfg, init_from="", out_dir=str(tmp_path / "no_init")))
+
+
+def test_a_new_input_modality_conditions_generation_after_reload(tiny_config, tmp_path, specs):
+    base = {k: v for k, v in specs.items() if k != "tok_b"}
+    pretrained = FourM(ModelConfig(size="tiny", modality_set=None, modality_overrides=base))
+    with torch.no_grad():  # break the initialisation's symmetry, so that predictions depend on the inputs
+        for i, p in enumerate(pretrained.parameters()):
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(i)) * 0.2)
+    folder = pretrained.save_pretrained(tmp_path / "pretrained")
+    cfg = dataclasses.replace(tiny_config, out_dir=str(tmp_path / "new_input"), init_from=str(folder),
+                              freeze=["@loaded"])
+    trainer = train(cfg)
+    model = FourM.from_pretrained(trainer.checkpoint_dir)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in trainer.module.state_dict().items())
+    pipe = Pipeline(model, {})
+    plan = pipe.plan(["tok_b"], ["tok_a"], temperature=1.0)  # sampled: same seed, other condition
+
+    def generate(ids):
+        return pipe.generate({"tok_b": full_condition(model.specs["tok_b"], ids)}, plan, seed=0).tokens("tok_a")
+
+    ids = torch.randint(0, 16, (4, 16), generator=torch.Generator().manual_seed(3))
+    out = generate(ids)
+    assert out.shape == (4, 16) and torch.equal(out, generate(ids))
+    assert not torch.equal(out, generate((ids + 5) % 16))  # the new input steers what is generated
+    # ... and as a new target (its output head was new in the report): every slot generated.
+    given = {"tok_a": full_condition(model.specs["tok_a"], ids)}
+    made = pipe.generate(given, pipe.plan(["tok_a"], ["tok_b"], temperature=1.0), seed=0).state["tok_b"]
+    assert bool(made.input_keep.all()) and int(made.tensor.max()) < model.specs["tok_b"].vocab_size
