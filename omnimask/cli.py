@@ -15,8 +15,8 @@ from omnimask.config import ConfigError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
-    "demo", "synth", "train", "finetune", "generate", "eval", "tokenizer", "pretokenize", "shard", "labeler", "convert",
-    "export",
+    "demo", "synth", "label", "train", "finetune", "generate", "eval", "tokenizer", "pretokenize", "shard", "labeler",
+    "convert", "export",
 )
 
 

@@ -23,7 +23,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "omnimask"
 #: DESIGN's import order, lowest floor first.
 FLOORS: list[list[str]] = [
-    ["config", "modalities", "batch", "viz", "files"],  # files: checkpoint-folder file names, atomic writes
+    ["config", "modalities", "batch", "viz", "files", "images"],  # files: checkpoint-folder names, atomic writes
     ["nn", "metrics"],
     ["tokenizers", "model"],
     ["masking", "data", "compat"],

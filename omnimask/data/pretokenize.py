@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,9 @@ from tqdm.auto import tqdm
 from omnimask.config import ConfigError
 from omnimask.data.synthworld import load_sample
 from omnimask.data.synthworld.dataset import SPLITS
+from omnimask.data.synthworld.writer import MODALITY_FILES
 from omnimask.data.token_store import TokenStore
-from omnimask.data.tokenize import SampleTokenizer
+from omnimask.data.tokenize import SampleTokenizer, sample_field
 from omnimask.files import MANIFEST_NAME, TOKENIZERS_DIR, atomic_dir
 from omnimask.modalities import ModalitySpec, synthworld_modalities
 from omnimask.tokenizers.bundle import load_tokenizers, shipped_bundle_path
@@ -55,14 +56,20 @@ def dataset_keys(root: Path, split: str) -> list[str]:
     return sorted(p.name.split(".")[0] for p in folder.glob("*.png")) if folder.is_dir() else []
 
 
-def select_specs(resolution: int, vocab: Mapping[str, int],
-                 modalities: Sequence[str] | None) -> dict[str, ModalitySpec]:
+def select_specs(resolution: int, vocab: Mapping[str, int], modalities: Sequence[str] | None,
+                 fields: Collection[str] | None = None) -> dict[str, ModalitySpec]:
     """The SynthWorld specs to store: ``modalities`` (default: ``rgb@R`` pixels and every discrete
-    modality the bundle covers), each checked against the bundle (``vocab``: modality → tokenizer
-    vocabulary). A spec's vocabulary is raised to its tokenizer's where the registry's is smaller, so
-    the store records what its ids need (a model trained on it must declare at least as much)."""
+    modality the bundle covers whose source field the dataset has — ``fields``, default all), each
+    checked against the bundle (``vocab``: modality → tokenizer vocabulary) and the dataset. A spec's
+    vocabulary is raised to its tokenizer's where the registry's is smaller, so the store records what
+    its ids need (a model trained on it must declare at least as much)."""
     specs = synthworld_modalities(resolution=resolution)
-    names = [n for n, s in specs.items() if s.is_pixels or n in vocab] if modalities is None else modalities
+    have = set(fields) if fields is not None else None
+    if modalities is None:
+        names = [n for n, s in specs.items()
+                 if (s.is_pixels or n in vocab) and (have is None or sample_field(s) in have)]
+    else:
+        names = list(modalities)
     out: dict[str, ModalitySpec] = {}
     for name in names:
         if name not in specs:
@@ -72,6 +79,9 @@ def select_specs(resolution: int, vocab: Mapping[str, int],
         if spec.is_discrete and name not in vocab:
             raise ConfigError(f"--modalities: the tokenizer bundle has no tokenizer for {name!r}; it covers "
                               f"{sorted(vocab)}")  # fmt: skip
+        if have is not None and sample_field(spec) not in have:
+            raise ConfigError(f"--modalities: {name!r} reads the dataset's {sample_field(spec)!r}, which this "
+                              f"dataset does not have (it has {sorted(have)}); label it first")
         out[name] = spec.with_(vocab_size=vocab[name]) if vocab.get(name, 0) > spec.vocab_size else spec
     return out
 
@@ -79,10 +89,11 @@ def select_specs(resolution: int, vocab: Mapping[str, int],
 def _dataset_manifest(root: Path) -> dict[str, Any]:
     path = root / "manifest.json"
     if not path.is_file():
-        raise ConfigError(f"{root} is not a SynthWorld folder written by `omnimask synth` (no manifest.json)")
+        raise ConfigError(f"{root} is not a dataset written by `omnimask synth` or `omnimask label` (no manifest.json)")
     info = json.loads(path.read_text())
     if not info.get("complete", False):
-        raise ConfigError(f"{root} is incomplete (an interrupted `omnimask synth`); rerun that command to finish it")
+        raise ConfigError(f"{root} is incomplete (an interrupted `omnimask synth` or `omnimask label`); rerun that "
+                          "command to finish it")
     return info
 
 
@@ -110,6 +121,7 @@ def _tokenize_split(root: Path, out: Path, split: str, keys: list[str], tokenize
     """Tokenize one split chunk by chunk (finished chunks are kept), then merge; returns its size."""
     parts = out / ".parts" / split
     vocab = {name: spec.vocab_size for name, spec in tokenizer.specs.items()}
+    fields = sorted({sample_field(spec) for spec in tokenizer.specs.values()})
     bar = tqdm(total=len(keys), desc=f"pretokenize {split}", unit="sample", disable=not progress)
     for index, start in enumerate(range(0, len(keys), chunk)):
         part = parts / f"{index:05d}"
@@ -119,7 +131,7 @@ def _tokenize_split(root: Path, out: Path, split: str, keys: list[str], tokenize
             continue
         rows: list[dict[str, Any]] = []
         for b in range(0, len(chunk_keys), batch):
-            samples = [load_sample(root, split, k) for k in chunk_keys[b : b + batch]]
+            samples = [load_sample(root, split, k, fields) for k in chunk_keys[b : b + batch]]
             rows += tokenizer.batch(samples)
             bar.update(len(samples))
         TokenStore.from_samples(chunk_keys, rows, vocab).save(part)
@@ -156,7 +168,8 @@ def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str
     if not (bundle / MANIFEST_NAME).is_file():
         raise ConfigError(f"--tokenizers {bundle}: not a tokenizer bundle (no {MANIFEST_NAME})")
     loaded = load_tokenizers(bundle)
-    specs = select_specs(info["resolution"], {n: t.vocab_size for n, t in loaded.items()}, modalities)
+    specs = select_specs(info["resolution"], {n: t.vocab_size for n, t in loaded.items()}, modalities,
+                         fields=list(info.get("modalities", MODALITY_FILES)))
     if not any(s.is_discrete for s in specs.values()) and modalities is None:
         raise ConfigError(f"the bundle {bundle} covers none of the SynthWorld modalities at {info['resolution']}px "
                           f"(it has {sorted(loaded)}); use a bundle trained at that resolution")  # fmt: skip

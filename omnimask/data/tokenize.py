@@ -47,6 +47,14 @@ def sample_features(samples: Sequence[Mapping[str, Any]], labeler: Any = None) -
     return {name: np.asarray(outputs[i], np.float32) for name, i in FEATURE_SOURCES.items()}
 
 
+def sample_field(spec: ModalitySpec) -> str:
+    """The field of a sample that ``spec``'s raw value comes from: ``rgb`` for pixels and the MiniCLIP
+    features, the map named by the spec's ``tokenizer`` for other grids, the modality name for sequences."""
+    if spec.is_pixels or spec.tokenizer in FEATURE_SOURCES:
+        return "rgb"
+    return spec.tokenizer if spec.is_grid and spec.tokenizer else spec.name
+
+
 class SampleTokenizer:
     """A sample (SynthWorld's or a labelled image's) → raw token sample for the modalities in ``specs``.
 

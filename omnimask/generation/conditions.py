@@ -24,28 +24,38 @@ from PIL import Image
 
 from omnimask.batch import Batch, ModalityBatch
 from omnimask.generation.state import full_condition, sequence_from_ids
+from omnimask.images import ImageError, read_image, square
 from omnimask.modalities import ModalitySpec
 from omnimask.tokenizers.entries import Tokenizer
 from omnimask.tokenizers.pixels import normalise_rgb
 
 
 def load_image(value: str | Path | Image.Image | np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-    """An (H, W, 3) uint8 image from a path, PIL image or array, optionally resized to ``size`` (H, W)."""
+    """An (H, W, 3) uint8 image from a path, PIL image or array, optionally brought to ``size`` (H, W).
+
+    Files are read as ``omnimask label`` reads photos (:func:`omnimask.images.read_image`: EXIF
+    orientation, any mode to RGB, size limits) and a square ``size`` takes the centred square
+    (:func:`omnimask.images.square`), so a photo conditions generation the way it trained.
+    """
     if isinstance(value, (str, Path)):
         path = Path(value)
         if not path.is_file():
             raise FileNotFoundError(f"no image at {path}")
-        value = Image.open(path)
-    if isinstance(value, Image.Image):
-        img = value.convert("RGB")
+        try:
+            arr = read_image(path).rgb
+        except ImageError as err:
+            raise ValueError(f"{path}: {err}") from None
+    elif isinstance(value, Image.Image):
+        arr = np.asarray(value.convert("RGB"))
     else:
         arr = np.asarray(value)
         if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
             raise ValueError(f"an image must be (H, W, 3) uint8, got {arr.dtype} {arr.shape}")
-        img = Image.fromarray(arr)
-    if size is not None and img.size != (size[1], size[0]):
-        img = img.resize((size[1], size[0]), Image.Resampling.BICUBIC)
-    return np.asarray(img)
+    if size is None or arr.shape[:2] == tuple(size):
+        return arr
+    if size[0] == size[1]:
+        return square(arr, size[0])
+    return np.asarray(Image.fromarray(arr).resize((size[1], size[0]), Image.Resampling.BICUBIC))
 
 
 def _ids(value: Any) -> torch.Tensor | None:

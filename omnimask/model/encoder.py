@@ -22,6 +22,7 @@ from torch import nn
 
 from omnimask.batch import ModalityBatch
 from omnimask.config import ConfigError
+from omnimask.model.embeddings import EncoderAdapter
 from omnimask.model.fourm import FourM
 
 #: Input kinds a FeatureEncoder reads (both have a token grid).
@@ -44,7 +45,9 @@ class FeatureEncoder(nn.Module):
         if spec.kind not in FEATURE_INPUT_KINDS:
             raise ConfigError(f"{modality!r} is a {spec.kind} input; a feature encoder reads {FEATURE_INPUT_KINDS}")
         self.modality, self.spec = modality, spec
-        self.embedding = fourm.encoder_embeddings[modality]
+        embedding = fourm.encoder_embeddings[modality]
+        assert isinstance(embedding, EncoderAdapter)
+        self.embedding: EncoderAdapter = embedding
         self.mod_emb = fourm.mod_emb[modality]
         self.blocks = fourm.encoder
         self.norm = fourm.encoder_norm

@@ -7,7 +7,8 @@ feeds the chosen inputs whole, and sets what the method trains (:data:`METHODS`)
 * ``full`` — every parameter;
 * ``linear`` — the head only (the whole backbone frozen: linear probing on pooled features, or the
   light dense decoder);
-* ``frozen-encoder`` — the head; the encoder, its embeddings and modality embeddings stay fixed;
+* ``frozen-encoder`` — the encoder blocks stay fixed; the input embeddings (patch projection,
+  modality embeddings) and the head train;
 * ``lora`` — low-rank adapters on every attention / MLP projection, and the head.
 
 ``scratch=True`` gives the same architecture, data and steps from random initialisation (the
@@ -38,13 +39,22 @@ from omnimask.training.transfer import LoraConfig
 #: the fine-tuning scenes nor the validation scenes were seen in pre-training.
 FINETUNE_WORLD_SEED = 1
 
-#: Method → parameters to freeze (globs over TaskModel names) and the LoRA rank.
-METHODS: dict[str, tuple[tuple[str, ...], int]] = {
-    "full": ((), 0),
-    "linear": (("fourm.*",), 0),
-    "frozen-encoder": (("fourm.encoder.*", "fourm.encoder_embeddings.*", "fourm.mod_emb.*", "fourm.encoder_norm.*"),
-                       0),
-    "lora": ((), 8),
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """What a fine-tuning method trains: parameters frozen (globs over TaskModel names), LoRA rank, peak lr."""
+
+    freeze: tuple[str, ...]
+    lora_rank: int
+    lr: float
+
+
+#: Method name → :class:`Method`. Learning rates: the best of {1e-3, 3e-3, 1e-2} on ``largest_color`` at
+#: 150 steps (``benchmarks/transfer.py``); scratch runs use ``full``'s.
+METHODS: dict[str, Method] = {
+    "full": Method((), 0, 1e-3),
+    "linear": Method(("fourm.*",), 0, 1e-2),
+    "frozen-encoder": Method(("fourm.encoder.*", "fourm.encoder_norm.*"), 0, 3e-3),
+    "lora": Method((), 8, 3e-3),
 }
 
 
@@ -118,7 +128,7 @@ def finetune_config(source: str | Path, task: str, out_dir: str | Path, *, metho
     spec = TRANSFER_TASKS[task]
     head = HeadConfig(kind=spec.kind, task=task, inputs=names, num_classes=spec.num_classes, out_dim=spec.out_dim,
                       image_size=resolution)
-    frozen, rank = METHODS[method]
+    chosen = METHODS[method]
     if scratch and method != "full":
         raise ConfigError("--scratch trains every parameter from random initialisation; use --method full")
     return TrainConfig(
@@ -127,12 +137,12 @@ def finetune_config(source: str | Path, task: str, out_dir: str | Path, *, metho
         model=dataclasses.replace(model, drop_path=0.0),
         data=data or DataConfig(source="synth", resolution=resolution, num_train=num_train, num_val=num_val,
                                 synth_seed=FINETUNE_WORLD_SEED, tokenizers=_tokenizers_of(source), task=task),
-        optim=OptimConfig(lr=1e-3 if scratch or method != "full" else 3e-4, min_lr=1e-5,
+        optim=OptimConfig(lr=chosen.lr, min_lr=1e-5,
                           warmup_steps=min(50, steps // 10), weight_decay=0.05),
         head=head,
         init_from="" if scratch else str(source),
-        freeze=list(frozen),
-        lora=LoraConfig(rank=rank),
+        freeze=list(chosen.freeze),
+        lora=LoraConfig(rank=chosen.lora_rank),
         batch_size=32,
         steps=steps,
         eval_every=max(1, steps // 5),

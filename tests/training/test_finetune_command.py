@@ -6,8 +6,11 @@ import pytest
 from reference_paths import FIXTURES
 
 from omnimask.cli import main
+from omnimask.loading import shipped_model_path
 from omnimask.model import load_pretrained
 from omnimask.model.heads import TaskModel
+from omnimask.recipes.finetune import METHODS, finetune_config
+from omnimask.training.setup import build_model
 
 RELEASED = FIXTURES / "fm"
 TINY_DATA = ["--steps", "2", "--set", "data.num_train=8", "--set", "data.num_val=4", "--set", "batch_size=4",
@@ -51,3 +54,24 @@ def test_list_tasks(capsys):
     listed = capsys.readouterr().out
     assert all(task in listed for task in ("object_count", "largest_color", "light_direction", "occlusion_order",
                                            "height"))
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_trains_what_it_says(method, tmp_path):
+    if method == "lora":
+        pytest.importorskip("peft")
+    cfg = finetune_config(shipped_model_path(), "object_count", tmp_path / method, method=method)
+    model, report = build_model(cfg)
+    assert report is not None and all(k.startswith("head.") for k in report.new)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable
+    if method == "linear":
+        assert all(n.startswith("head.") for n in trainable)
+    elif method == "frozen-encoder":
+        assert not any(n.startswith(("fourm.encoder.", "fourm.encoder_norm.")) for n in trainable)
+        assert any(n.startswith("fourm.encoder_embeddings.") for n in trainable)
+    elif method == "lora":
+        assert all("lora_" in n or n.startswith("head.") for n in trainable)
+    else:
+        assert trainable == {n for n, _ in model.named_parameters()}
+    assert cfg.optim.lr == METHODS[method].lr

@@ -1,4 +1,9 @@
-"""The feature-labeler protocol: how a frozen network turns RGB into 4M's feature modalities.
+"""The labeler protocols: how a frozen network (or an exact formula) turns RGB into 4M's modalities.
+
+Two kinds. An :class:`ImageLabeler` writes dataset modalities for a user's photos (``omnimask
+label``): ``label(crops)`` maps a batch of :class:`~omnimask.images.Crop` to one dict per
+image, modality name (a folder of the dataset layout, e.g. ``edges``, ``det``, ``depth``) → value in
+the format :func:`omnimask.data.synthworld.writer.encode` writes.
 
 4M-21 distils the outputs of other networks into token modalities: dense feature maps
 (``tok_clip@224``, ``tok_dinov2@224``, ``tok_imagebind@224``) and global embeddings
@@ -17,7 +22,7 @@ protocol. :func:`as_rgb_batch` is the shared input check every implementation sh
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -25,6 +30,25 @@ import torch
 
 class LabelerInputError(ValueError):
     """An input a labeler cannot take (wrong shape, dtype or type); the message says what to pass."""
+
+
+@runtime_checkable
+class ImageLabeler(Protocol):
+    """Something that labels photos with dataset modalities (see the module docstring).
+
+    Attributes:
+        name: registry name.
+        writes: the dataset modalities it writes (folders of the layout).
+        standin: True when a SynthWorld-trained model stands in for the real network 4M used.
+    """
+
+    name: str
+    writes: tuple[str, ...]
+    standin: bool
+
+    def label(self, crops: Sequence[Any]) -> list[dict[str, Any]]:
+        """B :class:`~omnimask.images.Crop` → B dicts, modality → value."""
+        ...
 
 
 @runtime_checkable

@@ -1,8 +1,14 @@
-"""Feature labelers by name: the way real networks (CLIP, DINOv2, ImageBind) plug in beside MiniCLIP.
+"""Labelers by name: the way real networks (CLIP, DINOv2, ImageBind, DPT …) plug in beside omnimask's own.
 
-A *loader* is a function ``loader(path) -> FeatureLabeler`` taking a local weights path (``None``
-means the loader's own default, if it has one). omnimask registers ``"miniclip"``, whose default is
-the checkpoint shipped in ``omnimask/assets/miniclip``. Nothing here downloads anything: to use a real
+A *loader* is a function ``loader(path) -> labeler`` taking a local weights path (``None`` means the
+loader's own default, if it has one); the labeler is a :class:`FeatureLabeler` (feature modalities)
+or an :class:`ImageLabeler` (dataset modalities of photos, for ``omnimask label``). omnimask
+registers ``"miniclip"`` (default: the checkpoint shipped in ``omnimask/assets/miniclip``), the
+weight-free photo labelers ``metadata``, ``color_palette``, ``canny`` and ``faces``
+(:mod:`~omnimask.data.labelers.photo`) and the adapters of :mod:`~omnimask.data.labelers.local`
+(``dpt_depth``, ``omnidata_normal``, ``mask2former_semseg``: a path is required). The stand-in
+``synth_small`` (the shipped model predicting depth, normals and semseg) is registered by
+:mod:`omnimask.generation.standin`. Nothing here downloads anything: to use a real
 network, write a small adapter class with ``patch_features`` / ``global_embedding`` (see
 :class:`~omnimask.data.labelers.base.FeatureLabeler`), register a loader that builds it from files on
 disk, and load it by name::
@@ -15,14 +21,26 @@ disk, and load it by name::
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from omnimask.data.labelers.base import FeatureLabeler
+from omnimask.config import ConfigError
+from omnimask.data.labelers.base import FeatureLabeler, ImageLabeler
+from omnimask.data.labelers.local import LOCAL_NETWORKS, ExportedNetworkLabeler
 from omnimask.data.labelers.miniclip_labeler import load_miniclip
+from omnimask.data.labelers.photo import CannyLabeler, FaceLabeler, MetadataLabeler, PaletteLabeler
 
-Loader = Callable[[Path | None], FeatureLabeler]
+Labeler = FeatureLabeler | ImageLabeler
+Loader = Callable[[Path | None], Labeler]
 
-_LOADERS: dict[str, Loader] = {"miniclip": load_miniclip}
+_LOADERS: dict[str, Loader] = {
+    "miniclip": load_miniclip,
+    "metadata": lambda path: MetadataLabeler(),
+    "color_palette": lambda path: PaletteLabeler(),
+    "canny": lambda path: CannyLabeler(),
+    "faces": lambda path: FaceLabeler(),
+    **{name: partial(ExportedNetworkLabeler, name) for name in LOCAL_NETWORKS},
+}
 
 
 def register_labeler(name: str, loader: Loader, *, overwrite: bool = False) -> None:
@@ -41,12 +59,12 @@ def available_labelers() -> list[str]:
     return sorted(_LOADERS)
 
 
-def load_labeler(name: str, path: str | Path | None = None) -> FeatureLabeler:
+def load_labeler(name: str, path: str | Path | None = None) -> Labeler:
     """The labeler ``name`` built from local weights ``path`` (None: the loader's default).
 
     Raises:
         KeyError: ``name`` is not registered (the message lists the registered names).
-        TypeError: the loader returned something without the :class:`FeatureLabeler` protocol.
+        TypeError: the loader returned something with neither labeler protocol.
     """
     if name not in _LOADERS:
         raise KeyError(
@@ -54,9 +72,20 @@ def load_labeler(name: str, path: str | Path | None = None) -> FeatureLabeler:
             "(add one with omnimask.data.labelers.registry.register_labeler)"
         )
     labeler = _LOADERS[name](Path(path) if path is not None else None)
-    if not isinstance(labeler, FeatureLabeler):
+    if not isinstance(labeler, (FeatureLabeler, ImageLabeler)):
         raise TypeError(
-            f"the loader of {name!r} returned {type(labeler).__name__}, which lacks name / feature_dim / "
-            "embedding_dim / patch_features / global_embedding"
+            f"the loader of {name!r} returned {type(labeler).__name__}, which is neither a FeatureLabeler (name / "
+            "feature_dim / embedding_dim / patch_features / global_embedding) nor an ImageLabeler (name / writes / "
+            "standin / label)"
         )
+    return labeler
+
+
+def load_image_labeler(name: str, path: str | Path | None = None) -> ImageLabeler:
+    """:func:`load_labeler` for photos: the labeler must write dataset modalities (:class:`ImageLabeler`)."""
+    labeler = load_labeler(name, path)
+    if not isinstance(labeler, ImageLabeler):
+        photo = [n for n in available_labelers() if n != "miniclip"]
+        raise ConfigError(f"{name!r} is a feature labeler (its features are computed when pre-tokenizing, from "
+                          f"the RGB); photo labelers: {photo}")
     return labeler

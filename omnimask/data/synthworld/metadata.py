@@ -77,6 +77,29 @@ def entropy(lum: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+#: The metadata keys that need nothing but the picture (what ``omnimask label`` computes for a photo).
+IMAGE_KEYS: tuple[str, ...] = ("original_width", "original_height", "colorfulness", "brightness", "contrast",
+                               "saturation", "entropy")
+
+
+def image_metadata(rgb: np.ndarray, width: int, height: int) -> dict[str, float | int]:
+    """The :data:`IMAGE_KEYS` of an (H, W, 3) uint8 image whose original size was ``width`` × ``height``."""
+    rgb = rgb.astype(np.float64)
+    lum = luminance(rgb)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    high, low = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)  # short-axis max is slow
+    saturation = np.where(high > 0, 255.0 * (high - low) / np.maximum(high, 1.0), 0.0)
+    return {
+        "original_width": int(width),
+        "original_height": int(height),
+        "colorfulness": colorfulness(rgb),
+        "brightness": float(lum.mean()),
+        "contrast": float(lum.std()),
+        "saturation": float(saturation.mean()),
+        "entropy": entropy(lum),
+    }
+
+
 def compute_metadata(maps: dict, det: list[dict], caption: str) -> dict[str, float | int]:
     """The metadata dict (keys :data:`METADATA_KEYS`) of one rendered sample.
 
@@ -86,11 +109,6 @@ def compute_metadata(maps: dict, det: list[dict], caption: str) -> dict[str, flo
         det: detection records of the visible objects.
         caption: the sample's caption.
     """
-    rgb = maps["rgb"].astype(np.float64)
-    lum = luminance(rgb)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    high, low = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)  # short-axis max is slow
-    saturation = np.where(high > 0, 255.0 * (high - low) / np.maximum(high, 1.0), 0.0)
     valid = maps["depth"] > 0
     mean_normal = maps["normal"][valid].astype(np.float64).mean(axis=0) if valid.any() else np.zeros(3)
     sentences = [s for s in caption.replace("!", ".").replace("?", ".").split(".") if s.strip()]
@@ -98,19 +116,16 @@ def compute_metadata(maps: dict, det: list[dict], caption: str) -> dict[str, flo
     h, w = semseg.shape
     n = h * w
     classes = np.bincount(semseg.ravel())
+    image = image_metadata(maps["rgb"], int(w), int(h))
     return {
-        "original_width": int(w),
-        "original_height": int(h),
+        "original_width": image["original_width"],
+        "original_height": image["original_height"],
         "caption_n_chars": len(caption),
         "caption_n_words": len(caption.split()),
         "caption_n_sentences": len(sentences),
         "n_coco_instances": len(det),
         "coco_instance_diversity": len({d["class"] for d in det}),
-        "colorfulness": colorfulness(rgb),
-        "brightness": float(lum.mean()),
-        "contrast": float(lum.std()),
-        "saturation": float(saturation.mean()),
-        "entropy": entropy(lum),
+        **{k: image[k] for k in IMAGE_KEYS[2:]},
         "walkability": int(classes[FLOOR]) / n if len(classes) > FLOOR else 0.0,
         "objectness": int(np.count_nonzero(maps["instance"])) / n,
         "semantic_diversity": int(np.count_nonzero(classes)),

@@ -36,7 +36,7 @@ import json
 import multiprocessing
 import multiprocessing.pool
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -118,9 +118,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def load_sample(root: str | Path, split: str, key: str) -> dict:
-    """Read every modality of one written sample back (see :func:`decode`)."""
-    return {m: decode(m, p.read_bytes()) for m, p in sample_paths(root, split, key).items()}
+def load_sample(root: str | Path, split: str, key: str, modalities: Iterable[str] | None = None) -> dict:
+    """Read the modalities (default: all) of one written sample back (see :func:`decode`)."""
+    paths = sample_paths(root, split, key)
+    return {m: decode(m, paths[m].read_bytes()) for m in (modalities if modalities is not None else paths)}
 
 
 def manifest(num: int, seed: int, cfg: SynthWorldConfig, fractions: Sequence[float], complete: bool) -> dict:
