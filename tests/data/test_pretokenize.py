@@ -105,7 +105,7 @@ def test_modality_selection_and_clear_errors(world, tmp_path):
                             modalities=["tok_normal@16"], progress=False)  # fmt: skip
     with pytest.raises(ConfigError, match="same --modalities"):
         pretokenize_dataset(world / "synth", tmp_path / "a", tokenizers=world / "bundle", progress=False)
-    with pytest.raises(ConfigError, match="not a SynthWorld folder"):
+    with pytest.raises(ConfigError, match="not a dataset written by"):
         pretokenize_dataset(tmp_path, tmp_path / "c", tokenizers=world / "bundle", progress=False)
 
 

@@ -73,7 +73,8 @@ def _run(argv: list[str]) -> int:
 def test_info_describes_the_shipped_checkpoint(capsys):
     assert _run(["labeler", "info"]) == 0
     out = capsys.readouterr().out
-    assert "registered labelers: miniclip" in out and "C=64" in out
+    listed = out.split("registered labelers: ")[1].splitlines()[0].split(", ")
+    assert {"miniclip", "metadata", "canny", "faces", "dpt_depth"} <= set(listed) and "C=64" in out
     assert "held-out text_to_image_r@1" in out and "(chance 0.010 among 100)" in out
     with pytest.raises(ConfigError, match="no labeler named 'clip_b16'"):
         _run(["labeler", "info", "clip_b16"])
