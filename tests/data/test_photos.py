@@ -131,6 +131,19 @@ def test_a_local_network_runs_from_an_exported_program(tmp_path):
     crop = crop_photo(read_image(HOPPER), 48)
     depth = labeler.label([crop])[0]["depth"]
     assert labeler.writes == ("depth",) and depth.shape == (48, 48) and np.allclose(depth, 2.0)
+
+    class TwoHalves(torch.nn.Module):  # instance 1 on the left half, background on the right
+        def forward(self, x):
+            left = torch.ones_like(x[:, :1])
+            left[..., x.shape[-1] // 2 :] = -1.0
+            return torch.cat([left, left * 0 - 1.0], dim=1)
+
+    sam = tmp_path / "sam"
+    sam.mkdir()
+    torch.export.save(torch.export.export(TwoHalves(), (torch.zeros(1, 3, 32, 32),)), str(sam / "model.pt2"))
+    (sam / "labeler.json").write_text(json.dumps({"input_size": 32}))
+    instance = load_image_labeler("sam_instance", sam).label([crop])[0]["instance"]
+    assert (instance[:, :24] == 1).all() and (instance[:, 24:] == 0).all()
     with pytest.raises(ConfigError, match="feature labeler"):
         load_image_labeler("miniclip")
 

@@ -13,7 +13,12 @@ Outputs the program must return, by adapter (:data:`LOCAL_NETWORKS`):
 * ``dpt_depth`` → ``depth``: (B, 1, S, S) depth in metres (z-depth; 0 = invalid);
 * ``omnidata_normal`` → ``normal``: (B, 3, S, S) camera-frame normals (x right, y up, z toward the
   camera), any length (normalised here);
-* ``mask2former_semseg`` → ``semseg``: (B, K, S, S) class logits, K <= 256.
+* ``mask2former_semseg`` → ``semseg``: (B, K, S, S) class logits, K <= 256;
+* ``sam_instance`` → ``instance``: (B, K, S, S) mask logits of K <= 255 instances (SAM's automatic
+  masks, stacked); a pixel belongs to the instance of its largest positive logit, else 0 (background).
+
+A captioner has no adapter here: its output is text, not a tensor a ``torch.export`` program returns;
+write captions with your own :class:`~omnimask.data.labelers.base.ImageLabeler` (``writes=("caption",)``).
 
 Maps are resized to the dataset resolution (bilinear for depth / normals, nearest class for semseg).
 """
@@ -49,6 +54,7 @@ LOCAL_NETWORKS: dict[str, LocalNetwork] = {
     "dpt_depth": LocalNetwork("depth", "(B, 1, S, S) metres", "DPT / Omnidata depth"),
     "omnidata_normal": LocalNetwork("normal", "(B, 3, S, S) camera-frame normals", "Omnidata normals"),
     "mask2former_semseg": LocalNetwork("semseg", "(B, K, S, S) class logits", "Mask2Former"),
+    "sam_instance": LocalNetwork("instance", "(B, K, S, S) instance mask logits", "SAM"),
 }
 
 
@@ -81,9 +87,12 @@ class ExportedNetworkLabeler:
         resolution = crops[0].rgb.shape[0]
         with torch.no_grad():
             out = self.program(self._inputs(crops)).float()
-        if self.spec.modality == "semseg":
-            classes = F.interpolate(out, size=(resolution, resolution), mode="nearest").argmax(1)
-            return [{"semseg": m.numpy().astype(np.uint8)} for m in classes]
+        if self.spec.modality in ("semseg", "instance"):
+            logits = F.interpolate(out, size=(resolution, resolution), mode="nearest")
+            ids = logits.argmax(1)
+            if self.spec.modality == "instance":
+                ids = torch.where(logits.amax(1) > 0, ids + 1, torch.zeros_like(ids))
+            return [{self.spec.modality: m.numpy().astype(np.uint8)} for m in ids]
         maps = F.interpolate(out, size=(resolution, resolution), mode="bilinear", align_corners=False)
         if self.spec.modality == "depth":
             return [{"depth": m[0].clamp_min(0).numpy().astype(np.float32)} for m in maps]

@@ -6,7 +6,7 @@ or an :class:`ImageLabeler` (dataset modalities of photos, for ``omnimask label`
 registers ``"miniclip"`` (default: the checkpoint shipped in ``omnimask/assets/miniclip``), the
 weight-free photo labelers ``metadata``, ``color_palette``, ``canny`` and ``faces``
 (:mod:`~omnimask.data.labelers.photo`) and the adapters of :mod:`~omnimask.data.labelers.local`
-(``dpt_depth``, ``omnidata_normal``, ``mask2former_semseg``: a path is required). The stand-in
+(``dpt_depth``, ``omnidata_normal``, ``mask2former_semseg``, ``sam_instance``: a path is required). The stand-in
 ``synth_small`` (the shipped model predicting depth, normals and semseg) is registered by
 :mod:`omnimask.generation.standin`. Nothing here downloads anything: to use a real
 network, write a small adapter class with ``patch_features`` / ``global_embedding`` (see
