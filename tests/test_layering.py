@@ -23,7 +23,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "omnimask"
 #: DESIGN's import order, lowest floor first.
 FLOORS: list[list[str]] = [
-    ["config", "modalities", "batch", "viz", "files", "images"],  # files: checkpoint-folder names, atomic writes
+    # files: checkpoint-folder names and atomic writes; images: reading photos; progress: bars and log lines
+    ["config", "modalities", "batch", "viz", "files", "images", "progress"],
     ["nn", "metrics"],
     ["tokenizers", "model"],
     ["masking", "data", "compat"],

@@ -25,14 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from omnimask.config import ConfigError
 from omnimask.data.labelers.base import ImageLabeler
 from omnimask.data.synthworld.dataset import DEFAULT_FRACTIONS, SPLITS
 from omnimask.data.synthworld.writer import MODALITY_FILES, encode
 from omnimask.files import atomic_path, write_json
 from omnimask.images import IMAGE_SUFFIXES, MAX_PIXELS, Crop, ImageError, crop_photo, read_image
+from omnimask.progress import tqdm
 
 SOURCE = "images"
 LAYOUT = "{split}/{modality}/{key}.{ext}"

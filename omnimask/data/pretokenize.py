@@ -26,8 +26,6 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from omnimask.config import ConfigError
 from omnimask.data.synthworld import load_sample
 from omnimask.data.synthworld.dataset import SPLITS
@@ -36,6 +34,7 @@ from omnimask.data.token_store import TokenStore
 from omnimask.data.tokenize import SampleTokenizer, sample_field
 from omnimask.files import MANIFEST_NAME, TOKENIZERS_DIR, atomic_dir
 from omnimask.modalities import ModalitySpec, synthworld_modalities
+from omnimask.progress import tqdm
 from omnimask.tokenizers.bundle import load_tokenizers, shipped_bundle_path
 
 FORMAT = "omnimask-token-store/1"

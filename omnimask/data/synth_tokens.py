@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from omnimask.data.synthworld import SEMANTIC_CLASSES, SHAPES, SynthWorldConfig, render_sample
 from omnimask.data.synthworld.config import COLORS, MATERIALS
 from omnimask.data.tokenize import FEATURE_SOURCES, SampleTokenizer, sample_features
 from omnimask.modalities import ModalitySpec
+from omnimask.progress import tqdm
 from omnimask.tokenizers.entries import AnyTokenizer, FeatureKMeansTokenizer, MapTokenizer, SequenceTokenizer
 from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
 from omnimask.tokenizers.map_features import map_features

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from omnimask.data.token_store import TokenStore
 from omnimask.modalities import ModalitySpec
+from omnimask.progress import tqdm
 from omnimask.tokenizers.bundle import load_tokenizers, save_tokenizers
 from omnimask.tokenizers.entries import AnyTokenizer
 

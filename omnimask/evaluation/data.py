@@ -18,10 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from omnimask.config import ConfigError
 from omnimask.data.synthworld import SynthWorldConfig, load_sample, render_sample
+from omnimask.progress import tqdm
 
 _SYNTH_KEYS = {"seed", "num", "start", "resolution"}
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from omnimask.evaluation.data import DataSpec, load_scenes, parse_data_spec
 from omnimask.evaluation.predict import GLOBAL, Predictor, Unavailable
 from omnimask.evaluation.report import COLUMNS, NOT_GIVEN, Example, Report, TaskResult
 from omnimask.evaluation.tasks import GROUPS, Task, select_tasks
+from omnimask.progress import tqdm
 
 
 def load_labeler_or_reason(labeler: Any, path: str | Path | None) -> tuple[Any | None, str]:

@@ -17,10 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from omnimask.generation.pipeline import Pipeline
 from omnimask.modalities import ModalitySpec
+from omnimask.progress import tqdm
 
 #: Sample key holding the labeler's global embedding of the scene's RGB (added by the harness).
 GLOBAL_KEY = "global"

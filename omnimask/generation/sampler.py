@@ -30,7 +30,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from omnimask.batch import Batch, ModalityBatch, batch_size, batch_to
 from omnimask.generation.guidance import Logits
@@ -39,6 +38,7 @@ from omnimask.generation.predictor import ModelRunner
 from omnimask.generation.state import empty_target
 from omnimask.generation.strategies import STRATEGIES, StepContext, StepRecord, schemes_for
 from omnimask.model import FourM
+from omnimask.progress import tqdm
 
 
 @dataclasses.dataclass(frozen=True)

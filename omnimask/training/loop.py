@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from omnimask.batch import Batch, batch_to
+from omnimask.progress import tqdm
 from omnimask.training import distributed
 from omnimask.training.checkpoint import TrainState, load_training_state, read_weights, save_checkpoint
 from omnimask.training.config import TrainConfig

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from omnimask.config import to_dict
 from omnimask.data.labelers.base import TextAlignedLabeler
@@ -38,6 +37,7 @@ from omnimask.data.synthworld import SynthWorldConfig, render_scene, sample_scen
 from omnimask.data.synthworld.caption import caption
 from omnimask.data.synthworld.config import GENERATOR_VERSION, WALL
 from omnimask.metrics import pooled_recall
+from omnimask.progress import tqdm
 from omnimask.training.optim import OptimConfig, build_optimizer, build_scheduler
 
 #: First scene index of the held-out evaluation scenes (far beyond any training ``num``).

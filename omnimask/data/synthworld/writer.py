@@ -212,7 +212,7 @@ def write_dataset(
     Scenes already complete on disk are skipped, so calling this again after an interruption, or
     with a larger ``num``, only renders what is missing.
     """
-    from tqdm import tqdm
+    from omnimask.progress import tqdm
 
     cfg = cfg or SynthWorldConfig()
     root = Path(root)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from omnimask.config import ConfigError
 from omnimask.data.synthworld import SynthWorldConfig, assign_splits, render_sample
 from omnimask.data.synthworld.dataset import DEFAULT_FRACTIONS, SPLITS
 from omnimask.data.synthworld.writer import MODALITY_FILES, decode
+from omnimask.progress import tqdm
 
 #: The image-like SynthWorld maps a tokenizer can be trained on.
 MAP_KINDS: tuple[str, ...] = ("rgb", "depth", "normal", "semseg", "edges")

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from omnimask.config import ConfigError, load_config, save_config, to_dict
 from omnimask.files import RUN_CONFIG_NAME, STATE_NAME, atomic_dir
+from omnimask.progress import tqdm
 from omnimask.tokenizers.base import ModalityTokenizer
 from omnimask.tokenizers.losses import reconstruction_loss
 from omnimask.tokenizers.quantizers.metrics import stats_from_counts
