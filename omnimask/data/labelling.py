@@ -29,7 +29,7 @@ from omnimask.config import ConfigError
 from omnimask.data.labelers.base import ImageLabeler
 from omnimask.data.synthworld.dataset import DEFAULT_FRACTIONS, SPLITS
 from omnimask.data.synthworld.writer import MODALITY_FILES, encode
-from omnimask.files import atomic_path, write_json
+from omnimask.files import write_bytes, write_json
 from omnimask.images import IMAGE_SUFFIXES, MAX_PIXELS, Crop, ImageError, crop_photo, read_image
 from omnimask.progress import tqdm
 
@@ -161,10 +161,9 @@ def label_folder(images: str | Path, out: str | Path, labelers: Sequence[ImageLa
                 seconds[lab.name] += time.perf_counter() - start
                 written[lab.name] += len(good)
             for (key, _), row in zip(good, rows):
-                for m, path in files_of(key).items():  # rgb last: its file marks the sample as listed
-                    if m != "rgb":
-                        _write(path, encode(m, row[m]))
-                _write(files_of(key)["rgb"], encode("rgb", row["rgb"]))
+                paths = files_of(key)
+                for m in sorted(paths, key=lambda m: m == "rgb"):  # rgb last: its file lists the sample
+                    write_bytes(paths[m], encode(m, row[m]))
             bar.update(len(chunk))
     bar.close()
     counts = {s: sum(1 for _ in (out / s / "rgb").glob("*.png")) for s in SPLITS}
@@ -180,8 +179,3 @@ def label_folder(images: str | Path, out: str | Path, labelers: Sequence[ImageLa
     write_json(out / "report.json", report)
     write_json(out / "manifest.json", _manifest(images, resolution, labelers, fractions, counts, complete=True))
     return report
-
-
-def _write(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

@@ -52,6 +52,7 @@ from omnimask.data.synthworld.config import (
     SynthWorldConfig,
 )
 from omnimask.data.synthworld.dataset import DEFAULT_FRACTIONS, SPLITS, assign_splits, render_sample, sample_key
+from omnimask.files import write_bytes, write_json
 
 #: Modality → file extension; the order is the order files are written.
 MODALITY_FILES: dict[str, str] = {
@@ -110,12 +111,6 @@ def sample_paths(root: str | Path, split: str, key: str) -> dict[str, Path]:
     """Where each modality of sample ``key`` lives under ``root``."""
     root = Path(root)
     return {m: root / split / m / f"{key}.{ext}" for m, ext in MODALITY_FILES.items()}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def load_sample(root: str | Path, split: str, key: str, modalities: Iterable[str] | None = None) -> dict:
@@ -193,7 +188,7 @@ def _write_keys(job: tuple[str, int, dict, list[float], list[int]]) -> int:
     for index, split in zip(indices, splits):
         sample = render_sample(seed, index, cfg)
         for modality, path in sample_paths(root, SPLITS[split], sample_key(index)).items():
-            _atomic_write(path, encode(modality, sample[modality]))
+            write_bytes(path, encode(modality, sample[modality]))
     return len(indices)
 
 
@@ -229,7 +224,7 @@ def write_dataset(
             folder.mkdir(parents=True, exist_ok=True)
             for stale in folder.glob(".*.tmp"):  # half-written files of an interrupted run
                 stale.unlink(missing_ok=True)
-    _atomic_write(manifest_path, (json.dumps(info, indent=2) + "\n").encode())
+    write_json(manifest_path, info)
 
     indices = np.arange(num)
     splits = assign_splits(seed, indices, fractions)
@@ -249,5 +244,5 @@ def write_dataset(
                 for done in pool.imap_unordered(_write_keys, jobs):
                     bar.update(done)
     info["complete"] = True
-    _atomic_write(manifest_path, (json.dumps(info, indent=2) + "\n").encode())
+    write_json(manifest_path, info)
     return info, len(todo)
