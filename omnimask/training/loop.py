@@ -193,7 +193,7 @@ class Trainer:
                 )
         timings["optimizer"] = time.perf_counter() - t2
         return {"loss": loss, "grad_norm": grad_norm, "skipped": not finite,
-                "lr": self.optimizer.param_groups[0]["lr"], **{f"loss/{k}": v for k, v in per_mod.items()},
+                "lr": max(g["lr"] for g in self.optimizer.param_groups), **{f"loss/{k}": v for k, v in per_mod.items()},
                 **{f"time/{k}": v for k, v in timings.items()}}
 
     def run(self) -> TrainState:

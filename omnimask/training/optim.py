@@ -2,13 +2,17 @@
 
 AdamW with β = (0.9, 0.95) and weight decay 0.05, where norms, biases, embeddings (token, position,
 modality) and the mask token are excluded from decay, as in the released recipes; a linear warm-up
-followed by a cosine decay to ``min_lr``.
+followed by a cosine decay to ``min_lr``. Fine-tuning may add layer-wise learning-rate decay
+(``layer_decay``, as 4M's and BEiT's fine-tuning recipes do): encoder block ``i`` of ``L`` trains at
+``layer_decay ** (L - i)`` times the peak, the input embeddings at ``layer_decay ** (L + 1)``, and
+whatever comes after the encoder (its final norm, a task head, the decoder) at the full peak.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import torch
 from torch import nn
@@ -17,6 +21,10 @@ from omnimask.config import ConfigError
 
 #: Parameter-name fragments that never receive weight decay (besides every 1-D tensor).
 NO_DECAY_NAMES: tuple[str, ...] = ("token_emb", "pos_emb", "mod_emb", "mask_token")
+#: Parameter-name fragments of the input side (layer 0 under layer-wise lr decay).
+EMBEDDING_NAMES: tuple[str, ...] = ("encoder_embeddings.", "mod_emb.", "mask_token")
+#: Encoder block ``i`` in a parameter name (also under ``fourm.`` or peft's ``base_model.model.``).
+_ENCODER_BLOCK = re.compile(r"(?:^|\.)encoder\.(\d+)\.")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -37,12 +45,15 @@ class OptimConfig:
     clip_grad: float = 1.0
     scale_lr: bool = False
     base_batch_size: int = 256
+    layer_decay: float = 1.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"optim.schedule: {self.schedule!r} is not one of {sorted(SCHEDULES)}")
         if self.lr <= 0 or self.min_lr < 0 or self.warmup_steps < 0:
             raise ConfigError("optim: lr must be > 0, min_lr >= 0 and warmup_steps >= 0")
+        if not 0.0 < self.layer_decay <= 1.0:
+            raise ConfigError(f"optim.layer_decay must be in (0, 1], got {self.layer_decay}")
 
     def peak_lr(self, global_batch_size: int) -> float:
         return self.lr * global_batch_size / self.base_batch_size if self.scale_lr else self.lr
@@ -55,14 +66,35 @@ def decays(name: str, param: nn.Parameter) -> bool:
     return not any(fragment in name for fragment in NO_DECAY_NAMES)
 
 
+def layer_of(name: str, depth: int) -> int:
+    """Layer of a parameter for layer-wise lr decay: 0 input embeddings, ``i + 1`` encoder block ``i``,
+    ``depth + 1`` everything after the encoder."""
+    block = _ENCODER_BLOCK.search(name)
+    if block:
+        return int(block.group(1)) + 1
+    return 0 if any(fragment in name for fragment in EMBEDDING_NAMES) else depth + 1
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig, global_batch_size: int) -> torch.optim.AdamW:
-    """AdamW over two parameter groups: with and without weight decay."""
+    """AdamW over parameter groups with and without weight decay (one pair per layer when
+    ``layer_decay < 1``; each group's ``lr`` is its scaled peak)."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for n, p in named if decays(n, p)], "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=cfg.peak_lr(global_batch_size), betas=cfg.betas, eps=cfg.eps)
+    peak = cfg.peak_lr(global_batch_size)
+    blocks = [int(b.group(1)) for n, _ in named if (b := _ENCODER_BLOCK.search(n))]
+    depth = max(blocks) + 1 if blocks else 0
+    top = depth + 1
+    groups: dict[tuple[int, bool], dict] = {  # the two groups of an undecayed run, always present
+        (top, True): {"params": [], "weight_decay": cfg.weight_decay, "lr": peak},
+        (top, False): {"params": [], "weight_decay": 0.0, "lr": peak}}
+    for name, param in named:
+        layer = layer_of(name, depth) if cfg.layer_decay < 1.0 else top
+        decay = decays(name, param)
+        group = groups.setdefault((layer, decay), {
+            "params": [], "weight_decay": cfg.weight_decay if decay else 0.0,
+            "lr": peak * cfg.layer_decay ** (top - layer)})
+        group["params"].append(param)
+    ordered = [groups[k] for k in sorted(groups, key=lambda k: (k[0], not k[1]))]
+    return torch.optim.AdamW(ordered, lr=peak, betas=cfg.betas, eps=cfg.eps)
 
 
 def _cosine(progress: float) -> float:

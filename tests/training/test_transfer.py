@@ -21,6 +21,7 @@ from omnimask.model import FourM, ModelConfig, load_pretrained
 from omnimask.model.checkpoint import LORA_KEY
 from omnimask.model.heads import HeadConfig, TaskModel, TaskModelConfig
 from omnimask.training.loop import Trainer, train
+from omnimask.training.optim import OptimConfig, build_optimizer
 from omnimask.training.transfer import LoraConfig, add_lora, freeze, init_from
 
 #: The tiny store's modalities (tests/training/conftest.py): two 4x4 token grids and a caption.
@@ -98,6 +99,26 @@ def test_frozen_parameters_stay_bit_identical_after_steps(specs):
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("head."))
     with pytest.raises(ConfigError, match="matches no parameter"):
         freeze(model, ["decoderz.*"])
+
+
+def test_layer_decay_scales_each_encoder_block_and_keeps_the_head_at_peak(specs):
+    model = _task_model(specs)
+    depth = len(model.fourm.encoder)
+    plain = build_optimizer(model, OptimConfig(lr=1e-3), 32)
+    assert [g["weight_decay"] for g in plain.param_groups] == [0.05, 0.0]  # the two groups as before
+    optimizer = build_optimizer(model, OptimConfig(lr=1e-3, layer_decay=0.5), 32)
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    for name, param in model.named_parameters():
+        if name.startswith("fourm.encoder."):
+            block = int(name.split(".")[2])
+            assert lr_of[id(param)] == pytest.approx(1e-3 * 0.5 ** (depth - block)), name
+        elif name.startswith(("fourm.encoder_embeddings.", "fourm.mod_emb.")):
+            assert lr_of[id(param)] == pytest.approx(1e-3 * 0.5 ** (depth + 1)), name
+        elif name.startswith("head."):
+            assert lr_of[id(param)] == pytest.approx(1e-3), name
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    with pytest.raises(ConfigError, match="layer_decay"):
+        OptimConfig(layer_decay=0.0)
 
 
 def test_lora_starts_unchanged_and_merged_equals_unmerged(tmp_path, specs):
