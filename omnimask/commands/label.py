@@ -40,14 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import omnimask.generation.standin  # noqa: F401  (registers the synth_small stand-in)
     from omnimask.config import ConfigError
-    from omnimask.data.labelers.registry import available_labelers, load_image_labeler
+    from omnimask.data.labelers.registry import FEATURE_LABELERS, available_labelers, load_image_labeler
     from omnimask.data.labelling import label_folder
 
     if args.list:
         for name in available_labelers():
-            if name != "miniclip":
+            if name not in FEATURE_LABELERS:
                 print(name)
-        print("(miniclip: features computed from the RGB when pre-tokenizing; no labeler needed)")
+        print(f"(feature labelers {', '.join(FEATURE_LABELERS)}: their features are computed from the RGB when "
+              "pre-tokenizing, `omnimask pretokenize --feature-labeler NAME[=DIR]`; MiniCLIP is the default)")
         return 0
     if not args.images or not args.out:
         raise ConfigError("give IMAGES_DIR and --out DIR (--list shows the labelers)")

@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--modalities", default="", metavar="A,B",
                    help="model modality names to store, e.g. rgb@64,tok_depth@64,caption (default: rgb@R and "
                         "every SynthWorld modality the bundle covers)")  # fmt: skip
+    p.add_argument("--feature-labeler", default="", metavar="NAME[=DIR]",
+                   help="feature labeler whose features of the RGB tok_clip / tok_clip_global tokenize, e.g. "
+                        "clip=/models/clip-export (default: the shipped MiniCLIP; see `omnimask labeler info`)")
     p.add_argument("--splits", default="train,val,test", metavar="A,B", help="splits to process (default all)")
     p.add_argument("--batch", type=int, default=64, help="samples per tokenizer call (default 64)")
     p.add_argument("--chunk", type=int, default=1024, help="samples per resumable chunk (default 1024)")
@@ -53,10 +56,23 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     split_list = [s for s in args.splits.split(",") if s]
     modalities = [m for m in args.modalities.split(",") if m] or None
+    labeler = None
+    if args.feature_labeler:
+        from omnimask.data.labelers.base import FeatureLabeler
+        from omnimask.data.labelers.registry import load_labeler
+
+        name, _, path = args.feature_labeler.partition("=")
+        try:
+            labeler = load_labeler(name, path or None)
+        except KeyError as err:
+            raise ConfigError(f"--feature-labeler: {err.args[0]}") from None
+        if not isinstance(labeler, FeatureLabeler):
+            raise ConfigError(f"--feature-labeler {name}: a photo labeler (it writes {list(labeler.writes)}); give a "
+                              "feature labeler (miniclip, clip, dinov2, imagebind or one you registered)")
     start = time.perf_counter()
     manifest = pretokenize_dataset(args.dataset, args.out, tokenizers=args.tokenizers or None, modalities=modalities,
                                    splits=split_list, batch=args.batch, chunk=args.chunk,
-                                   progress=not args.quiet)  # fmt: skip
+                                   progress=not args.quiet, feature_labeler=labeler)  # fmt: skip
     counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
     print(f"pretokenize: {args.out}: {len(manifest['modalities'])} modalities ({', '.join(manifest['modalities'])}); "
           f"{counts}; {time.perf_counter() - start:.1f} s")  # fmt: skip

@@ -146,7 +146,8 @@ def _tokenize_split(root: Path, out: Path, split: str, keys: list[str], tokenize
 
 def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str | Path | None = None,
                         modalities: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
-                        batch: int = 64, chunk: int = 1024, progress: bool = True) -> dict[str, Any]:
+                        batch: int = 64, chunk: int = 1024, progress: bool = True,
+                        feature_labeler: Any = None) -> dict[str, Any]:
     """Pre-tokenize an ``omnimask synth`` folder into a token store at ``out`` (see module docstring).
 
     Args:
@@ -157,6 +158,8 @@ def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str
         splits: splits to process (those absent from the dataset are skipped).
         batch: samples per tokenizer call; chunk: samples per resumable chunk.
         progress: draw progress bars.
+        feature_labeler: the :class:`~omnimask.data.labelers.base.FeatureLabeler` whose features of the
+            RGB the feature modalities (``tok_clip``, ``tok_clip_global``) tokenize (default: MiniCLIP).
 
     Returns:
         The store's manifest (also written to ``out/manifest.json``).
@@ -179,7 +182,7 @@ def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str
         raise ConfigError(f"{out} holds the modalities {sorted(old['modalities'])}, not {sorted(specs)}; "
                           "resume with the same --modalities or choose another --out")  # fmt: skip
     fingerprint = _prepare_bundle(out, bundle)
-    tokenizer = SampleTokenizer(specs, {n: t for n, t in loaded.items() if n in specs})
+    tokenizer = SampleTokenizer(specs, {n: t for n, t in loaded.items() if n in specs}, labeler=feature_labeler)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "dataset": str(root.resolve()),

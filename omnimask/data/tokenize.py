@@ -37,13 +37,15 @@ FEATURE_SOURCES: dict[str, int] = {"clip": 0, "clip_global": 1}
 
 
 def sample_features(samples: Sequence[Mapping[str, Any]], labeler: Any = None) -> dict[str, np.ndarray]:
-    """MiniCLIP outputs of the samples' uint8 RGB, by source name: ``clip`` float32 (B, h, w, C) patch
-    features and ``clip_global`` (B, E) unit-norm embeddings (``labeler`` default: the shipped MiniCLIP)."""
+    """A feature labeler's outputs of the samples' uint8 RGB, by source name: ``clip`` float32 (B, h, w, C)
+    patch features and ``clip_global`` (B, E) embeddings (``labeler`` default: the shipped MiniCLIP)."""
     if labeler is None:
         from omnimask.data.labelers.registry import load_labeler
 
         labeler = load_labeler("miniclip")
-    outputs = labeler.features(np.stack([s["rgb"] for s in samples]))
+    rgb = np.stack([s["rgb"] for s in samples])
+    both = getattr(labeler, "features", None)  # one pass for both where the labeler has it (MiniCLIP does)
+    outputs = both(rgb) if both is not None else (labeler.patch_features(rgb), labeler.global_embedding(rgb))
     return {name: np.asarray(outputs[i], np.float32) for name, i in FEATURE_SOURCES.items()}
 
 

@@ -214,3 +214,84 @@ def _has_cv2():
     except ImportError:
         return False
     return True
+
+
+def _export(module, folder, example, **settings):
+    """``folder/model.pt2`` (batch dimension dynamic) and ``folder/labeler.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    program = torch.export.export(module, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    torch.export.save(program, str(folder / "model.pt2"))
+    (folder / "labeler.json").write_text(json.dumps({"input_size": example.shape[-1], **settings}))
+    return folder
+
+
+def test_a_captioner_runs_from_an_exported_program_and_decodes_through_its_vocab(tmp_path):
+    class Fixed(torch.nn.Module):  # "a red cube", then end of sequence, then a token that must be ignored
+        def forward(self, x):
+            return (x[:, 0, 0, :6] * 0).long() + torch.tensor([1, 2, 3, 4, 0, 2])
+
+    folder = _export(Fixed(), tmp_path / "cap", torch.zeros(2, 3, 32, 32), eos=0)
+    with pytest.raises(ConfigError, match=r"vocab\.json"):
+        load_image_labeler("captioner", folder)
+    (folder / "vocab.json").write_text(json.dumps(["</s>", "▁a", "▁red", "▁cu", "be"]))
+    labeler = load_image_labeler("captioner", folder)
+    crops = [crop_photo(read_image(p), 48) for p in (HOPPER, PRESENT)]
+    assert labeler.writes == ("caption",)
+    assert labeler.label(crops) == [{"caption": "a red cube"}] * 2
+
+
+def _miniclip_export(tmp_path):
+    """The shipped MiniCLIP image tower exported as a ``clip`` feature program (the adapter's contract)."""
+    from omnimask.data.labelers.registry import load_labeler
+
+    miniclip = load_labeler("miniclip")
+
+    class Tower(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            tokens = self.model.image_grid_tokens(x)
+            return tokens.flatten(1, 2), self.model.image_proj(tokens.mean(dim=(1, 2)))
+
+    model = miniclip.model
+    folder = _export(Tower(model), tmp_path / "clip", torch.zeros(2, 3, 64, 64),
+                     mean=model.pixel_mean.flatten().tolist(), std=model.pixel_std.flatten().tolist())
+    return miniclip, folder
+
+
+def test_feature_adapters_run_an_exported_network_like_the_network_itself(tmp_path):
+    from omnimask.data.labelers.base import FeatureLabeler
+    from omnimask.data.labelers.registry import load_labeler
+
+    with pytest.raises(ConfigError, match=r"model\.pt2"):
+        load_labeler("dinov2")
+    miniclip, folder = _miniclip_export(tmp_path)
+    rgb = np.stack([crop_photo(read_image(p), 64).rgb for p in (HOPPER, PRESENT)])
+    clip, dinov2 = load_labeler("clip", folder), load_labeler("dinov2", folder)
+    assert isinstance(clip, FeatureLabeler) and (clip.feature_dim, clip.embedding_dim) == (
+        miniclip.feature_dim, miniclip.embedding_dim)
+    patches, embedding = miniclip.features(rgb)
+    assert torch.allclose(clip.patch_features(rgb), patches, atol=1e-5)
+    assert torch.allclose(clip.global_embedding(rgb), embedding, atol=1e-5)  # CLIP: unit-normalised
+    raw = dinov2.global_embedding(rgb)  # DINOv2: the embedding as the network gives it
+    assert not torch.allclose(raw.norm(dim=-1), torch.ones(2)) and torch.allclose(
+        torch.nn.functional.normalize(raw, dim=-1), embedding, atol=1e-5)
+
+
+def test_pretokenize_takes_a_feature_labeler_by_name(tmp_path, capsys):
+    from omnimask.cli import main
+
+    _, folder = _miniclip_export(tmp_path)
+    ds = tmp_path / "ds"
+    assert main(["synth", "--out", str(ds), "--num", "3", "--quiet"]) == 0
+    args = ["--modalities", "tok_clip@64,tok_clip_global", "--splits", "train", "--quiet"]
+    assert main(["pretokenize", str(ds), "--out", str(tmp_path / "a"), *args]) == 0
+    assert main(["pretokenize", str(ds), "--out", str(tmp_path / "b"), "--feature-labeler", f"clip={folder}",
+                 *args]) == 0
+    for name in ("tok_clip@64", "tok_clip_global"):
+        a, b = (np.load(tmp_path / s / "train" / f"{name}.npy") for s in "ab")
+        assert np.array_equal(a, b), name
+    assert main(["pretokenize", str(ds), "--out", str(tmp_path / "c"), "--feature-labeler", "canny", *args]) == 2
+    assert "--feature-labeler canny: a photo labeler" in capsys.readouterr().err

@@ -6,7 +6,8 @@ or an :class:`ImageLabeler` (dataset modalities of photos, for ``omnimask label`
 registers ``"miniclip"`` (default: the checkpoint shipped in ``omnimask/assets/miniclip``), the
 weight-free photo labelers ``metadata``, ``color_palette``, ``canny`` and ``faces``
 (:mod:`~omnimask.data.labelers.photo`) and the adapters of :mod:`~omnimask.data.labelers.local`
-(``dpt_depth``, ``omnidata_normal``, ``mask2former_semseg``, ``sam_instance``: a path is required). The stand-in
+(``dpt_depth``, ``omnidata_normal``, ``mask2former_semseg``, ``sam_instance``, ``captioner`` and the
+feature labelers ``clip``, ``dinov2``, ``imagebind``: a path is required). The stand-in
 ``synth_small`` (the shipped model predicting depth, normals and semseg) is registered by
 :mod:`omnimask.generation.standin`. Nothing here downloads anything: to use a real
 network, write a small adapter class with ``patch_features`` / ``global_embedding`` (see
@@ -26,11 +27,19 @@ from pathlib import Path
 
 from omnimask.config import ConfigError
 from omnimask.data.labelers.base import FeatureLabeler, ImageLabeler
-from omnimask.data.labelers.local import LOCAL_NETWORKS, ExportedNetworkLabeler
+from omnimask.data.labelers.local import (
+    FEATURE_NETWORKS,
+    LOCAL_NETWORKS,
+    CaptionerLabeler,
+    ExportedFeatureLabeler,
+    ExportedNetworkLabeler,
+)
 from omnimask.data.labelers.miniclip_labeler import load_miniclip
 from omnimask.data.labelers.photo import CannyLabeler, FaceLabeler, MetadataLabeler, PaletteLabeler
 
 Labeler = FeatureLabeler | ImageLabeler
+#: The registered feature labelers omnimask itself provides (used by ``pretokenize``, not ``label``).
+FEATURE_LABELERS: tuple[str, ...] = ("miniclip", *FEATURE_NETWORKS)
 Loader = Callable[[Path | None], Labeler]
 
 _LOADERS: dict[str, Loader] = {
@@ -40,6 +49,8 @@ _LOADERS: dict[str, Loader] = {
     "canny": lambda path: CannyLabeler(),
     "faces": lambda path: FaceLabeler(),
     **{name: partial(ExportedNetworkLabeler, name) for name in LOCAL_NETWORKS},
+    "captioner": CaptionerLabeler,
+    **{name: partial(ExportedFeatureLabeler, name) for name in FEATURE_NETWORKS},
 }
 
 
@@ -85,7 +96,8 @@ def load_image_labeler(name: str, path: str | Path | None = None) -> ImageLabele
     """:func:`load_labeler` for photos: the labeler must write dataset modalities (:class:`ImageLabeler`)."""
     labeler = load_labeler(name, path)
     if not isinstance(labeler, ImageLabeler):
-        photo = [n for n in available_labelers() if n != "miniclip"]
-        raise ConfigError(f"{name!r} is a feature labeler (its features are computed when pre-tokenizing, from "
-                          f"the RGB); photo labelers: {photo}")
+        photo = [n for n in available_labelers() if n not in FEATURE_LABELERS]
+        raise ConfigError(f"{name!r} is a feature labeler (its features are computed from the RGB when "
+                          f"pre-tokenizing: `omnimask pretokenize --feature-labeler {name}=DIR`); "
+                          f"photo labelers: {photo}")
     return labeler
