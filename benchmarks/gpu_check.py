@@ -32,7 +32,8 @@ from benchmarks.dataloader import random_store
 from omnimask.batch import batch_to
 from omnimask.config import apply_overrides
 from omnimask.recipes import get_recipe
-from omnimask.training.loop import Trainer, autocast_context, count_input_tokens, count_target_tokens
+from omnimask.precision import autocast_context
+from omnimask.training.loop import Trainer, count_input_tokens, count_target_tokens
 
 #: Dense bf16 peak by datasheet, FLOP/s (H100 / H200 SXM).
 DATASHEET_BF16 = {"H100": 989.4e12, "H200": 989.4e12}

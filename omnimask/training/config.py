@@ -14,10 +14,10 @@ from omnimask.data.config import DataConfig
 from omnimask.masking import MaskingConfig
 from omnimask.model import ModelConfig
 from omnimask.model.heads import HeadConfig
+from omnimask.precision import PRECISIONS
 from omnimask.training.optim import OptimConfig
 from omnimask.training.transfer import LoraConfig
 
-PRECISIONS = ("fp32", "bf16")
 PARALLEL_STRATEGIES = ("auto", "none", "ddp", "fsdp")
 BACKENDS = ("auto", "gloo", "nccl")
 

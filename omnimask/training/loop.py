@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from omnimask.batch import Batch, batch_to
+from omnimask.precision import autocast_context, describe
 from omnimask.progress import tqdm
 from omnimask.training import distributed
 from omnimask.training.checkpoint import TrainState, load_training_state, read_weights, save_checkpoint
@@ -40,24 +41,6 @@ from omnimask.training.transfer import describe as describe_transfer
 
 class NonFiniteLossError(RuntimeError):
     """Raised after too many consecutive steps with a NaN or infinite loss."""
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` → ``bf16`` on accelerators, ``fp32`` on the CPU.
-
-    Many CPUs have no bf16 matrix instructions; on this project's 2-core AMD machines a bf16 matmul runs
-    10–280× slower than fp32 (measured), so bf16 on a CPU is only ever an explicit choice.
-    """
-    if precision == "auto":
-        return "fp32" if device.type == "cpu" else "bf16"
-    return precision
-
-
-def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on any device type, or nothing for fp32 (``auto``: see :func:`resolve_precision`)."""
-    if resolve_precision(precision, device) == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def count_target_tokens(batch: Batch) -> int:
@@ -206,6 +189,8 @@ class Trainer:
             if self.init_report is not None:
                 self.init_report.save(self.out_dir / "init_report.json")
             tqdm.write(describe_transfer(self.init_report, self.module))
+        if main:
+            tqdm.write(f"train: {describe(cfg.precision, self.device)}")
         stream = self.data.train_batches(start_sample=self.state.samples_seen, batch_size=cfg.batch_size,
                                          rank=self.dist.rank, world_size=self.world_size, grad_accum=cfg.grad_accum)
         bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train", unit="step",

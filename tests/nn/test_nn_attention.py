@@ -39,6 +39,20 @@ def test_rows_without_keys_are_zero_and_gradients_finite():
     assert torch.isfinite(q.grad).all() and torch.equal(q.grad[:, :, 2], torch.zeros(1, 2, 8))
 
 
+def test_bf16_on_cpu_matches_the_fused_kernel_and_keeps_empty_rows_zero():
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(2, 3, 7, 16, generator=g).bfloat16().requires_grad_() for _ in range(3))
+    keep = torch.rand(2, 1, 7, 7, generator=g) > 0.4
+    keep[:, :, 3] = False  # a row without keys
+    out = attend(q, k, v, keep)  # the written-out kernel (bf16 on a CPU)
+    has_key = keep.any(-1, keepdim=True)
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep | ~has_key)
+    torch.testing.assert_close(out, fused.masked_fill(~has_key, 0.0), atol=2e-2, rtol=2e-2)
+    assert out.dtype == torch.bfloat16 and torch.equal(out[:, :, 3], torch.zeros_like(out[:, :, 3]))
+    out.float().sum().backward()
+    assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
+
+
 def test_zero_keys_give_zero_output():
     q = torch.randn(2, 1, 3, 8, requires_grad=True)
     empty = torch.zeros(2, 1, 0, 8)

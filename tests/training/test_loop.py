@@ -101,11 +101,3 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tiny_config):
     resumed = Trainer(tiny_config)
     resumed.resume()
     assert resumed.state.step == 2 and resumed.state.samples_seen == 2 * tiny_config.batch_size
-
-
-def test_auto_precision_is_fp32_on_cpu_and_bf16_on_accelerators():
-    from omnimask.training.loop import resolve_precision
-
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
-    assert resolve_precision("auto", torch.device("meta")) == "bf16"
-    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
