@@ -13,6 +13,8 @@ The **fast path** batches the views into one forward and decodes with a KV cache
 strategies, so the printed check "same tokens" compares their outputs token for token.
 
 Usage: ``python -m benchmarks.generation [--model DIR] [--dim 128 --depth 2 --heads 2] [--repeats 3] [--threads 1]``
+— the naive / fast table runs in fp32; a second table times the fast path in ``--precision`` (default
+``auto``: bf16 where this CPU is faster at it) against fp32
 (default: a randomly initialised 4M-7 model of the given shape with the released vocabularies;
 ``--model`` loads an omnimask or released checkpoint directory instead).
 """
@@ -29,6 +31,7 @@ from omnimask.batch import Batch
 from omnimask.generation import Plan, Sampler, Step
 from omnimask.generation.state import full_condition, sequence_from_ids
 from omnimask.model import FourM, ModelConfig
+from omnimask.precision import describe
 
 
 def build_model(args: argparse.Namespace) -> FourM:
@@ -87,6 +90,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--caption-slots", type=int, default=129, help="AR placeholder slots (tokens + 1)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="also time the fast path in this precision against fp32 (default auto; fp32 skips it)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -99,7 +104,7 @@ def main() -> None:
              f"{'fast tok/s':>11s} {'speed-up':>9s}  same tokens"
     print(header)
     print("-" * len(header))
-    fast, naive = Sampler(model, fast=True), Sampler(model, fast=False)
+    fast, naive = Sampler(model, fast=True, precision="fp32"), Sampler(model, fast=False, precision="fp32")
     for name, conditions, plan in scenarios(model, args.caption_slots):
         t_naive, r_naive = timed(naive, conditions, plan, args.repeats)
         t_fast, r_fast = timed(fast, conditions, plan, args.repeats)
@@ -109,6 +114,25 @@ def main() -> None:
         n = generated_tokens(r_fast, plan)
         print(f"{name:34s} {t_naive:9.3f} {t_fast:9.3f} {n:7d} {n / t_naive:12.1f} {n / t_fast:11.1f} "
               f"{t_naive / t_fast:8.2f}x  {'yes' if same else 'NO'}")
+    if args.precision != "fp32":
+        precision_table(model, args)
+
+
+def precision_table(model: FourM, args: argparse.Namespace) -> None:
+    """The fast path in fp32 against ``--precision`` (``auto``: what this device picks), same process."""
+    other = Sampler(model, fast=True, precision=args.precision)
+    fp32 = Sampler(model, fast=True, precision="fp32")
+    print(f"\nfast path, fp32 against {describe(args.precision, 'cpu')}")
+    header = f"{'scenario':34s} {'fp32 s':>9s} {args.precision + ' s':>9s} {'speed-up':>9s}  same tokens"
+    print(header)
+    print("-" * len(header))
+    for name, conditions, plan in scenarios(model, args.caption_slots):
+        t_fp32, r_fp32 = timed(fp32, conditions, plan, args.repeats)
+        t_other, r_other = timed(other, conditions, plan, args.repeats)
+        target = plan.targets[0]
+        a, b = r_fp32.tokens(target), r_other.tokens(target)
+        same = f"{float((a == b).float().mean()):.0%}" if a.shape == b.shape else "lengths differ"
+        print(f"{name:34s} {t_fp32:9.3f} {t_other:9.3f} {t_fp32 / t_other:8.2f}x  {same}")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.dataloader import random_store
 from omnimask.batch import batch_to
 from omnimask.config import apply_overrides
-from omnimask.recipes import get_recipe
 from omnimask.precision import autocast_context
+from omnimask.recipes import get_recipe
 from omnimask.training.loop import Trainer, count_input_tokens, count_target_tokens
 
 #: Dense bf16 peak by datasheet, FLOP/s (H100 / H200 SXM).

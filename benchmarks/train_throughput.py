@@ -25,8 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from omnimask.batch import batch_to
 from omnimask.config import apply_overrides
-from omnimask.recipes import get_recipe
 from omnimask.precision import autocast_context, describe, resolve_precision
+from omnimask.recipes import get_recipe
 from omnimask.training.loop import Trainer, count_input_tokens, count_target_tokens
 
 

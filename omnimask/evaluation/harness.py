@@ -129,7 +129,7 @@ def evaluate(model_dir: str | Path | None = None, data: str | DataSpec = "synth:
              seed: int = 0, tasks: str | Sequence[str] | None = None,
              specialists: Mapping[str, str | Path] | None = None, *, batch_size: int = 32, examples: int = 3,
              labeler: Any = "miniclip", labeler_path: str | Path | None = None, global_modality: str | None = None,
-             device: str = "cpu", split: str = "test", progress: bool = True) -> Report:
+             device: str = "cpu", split: str = "test", progress: bool = True, precision: str = "auto") -> Report:
     """Evaluate the model in ``model_dir`` on ``data`` (see :mod:`omnimask.evaluation.data`).
 
     Args:
@@ -150,11 +150,13 @@ def evaluate(model_dir: str | Path | None = None, data: str | DataSpec = "synth:
         device: torch device of the models.
         split: split of a dataset folder.
         progress: progress bars.
+        precision: ``fp32``, ``bf16`` or ``auto`` (:mod:`omnimask.precision`) for every model's generations.
     """
     started = time.perf_counter()
     chosen = select_tasks(tasks)
     specialist_dirs = specialists_by_task(specialists or {}, [t.name for t in chosen])
-    common = {"global_modality": global_modality, "batch_size": batch_size, "progress": progress}
+    common = {"global_modality": global_modality, "batch_size": batch_size, "progress": progress,
+              "precision": precision}
     predictor = Predictor.load(model_dir, device=device, **common)
     pixels = [s for s in predictor.specs.values() if s.is_pixels and s.image_size]
     spec = parse_data_spec(data, split=split) if isinstance(data, str) else data

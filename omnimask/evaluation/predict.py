@@ -78,11 +78,13 @@ class Predictor:
         global_modality: which ``global_tokens`` modality the retrieval tasks use (default: the first).
         batch_size: scenes per generation call.
         progress: show a progress bar per task.
+        precision: of the generations (:mod:`omnimask.precision`; ``auto``: bf16 where faster).
     """
 
     def __init__(self, model: Any, tokenizers: Mapping[str, Any], *, name: str = "model",
-                 global_modality: str | None = None, batch_size: int = 32, progress: bool = False) -> None:
-        self.pipeline = Pipeline(model, tokenizers, name)
+                 global_modality: str | None = None, batch_size: int = 32, progress: bool = False,
+                 precision: str = "auto") -> None:
+        self.pipeline = Pipeline(model, tokenizers, name, precision=precision)
         self.model, self.tokenizers, self.name = self.pipeline.model, self.pipeline.tokenizers, name
         self.specs: dict[str, ModalitySpec] = self.pipeline.specs
         self.global_modality, self.batch_size, self.progress = global_modality, batch_size, progress

@@ -114,6 +114,7 @@ class Logits:
         return self.guidance.views(state, self.specs)
 
     def _combine(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        logits = [view.float() for view in logits]  # bf16 autocast gives bf16 logits; sampling runs in fp32
         return logits[0] if self.guidance is None else self.guidance.combine(logits)
 
     def grid(self, state: Batch, target: str, positions: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:

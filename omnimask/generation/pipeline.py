@@ -58,24 +58,26 @@ class Pipeline:
             modality without one can only be given and generated as token ids.
         path: where it was loaded from (shown in messages and pages).
         progress: show a progress bar over the iterations of each generation.
+        precision: ``fp32``, ``bf16`` or ``auto`` (:mod:`omnimask.precision`: bf16 where the device is
+            faster at it); the sampling itself always runs in fp32.
 
     Attributes:
         specs: the model's modalities; ``roles``: role → modality name (:func:`omnimask.modalities.find_roles`).
     """
 
     def __init__(self, model: FourM, tokenizers: Mapping[str, Tokenizer], path: str | Path = "",
-                 progress: bool = False) -> None:
+                 progress: bool = False, precision: str = "auto") -> None:
         self.model = model.eval()
         self.tokenizers: dict[str, Tokenizer] = dict(tokenizers)
         self.path = Path(path)
         self.specs: dict[str, ModalitySpec] = dict(model.specs)
         self.roles = find_roles(self.specs)
         self.conditioner = Conditioner(self.specs, self.tokenizers)
-        self.sampler = Sampler(self.model, progress=progress)
+        self.sampler = Sampler(self.model, progress=progress, precision=precision)
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, tokenizers: str | Path | None = None, device: str = "cpu",
-             progress: bool = False) -> Pipeline:
+             progress: bool = False, precision: str = "auto") -> Pipeline:
         """The model in ``path`` (default: the shipped one) with the tokenizer bundle beside it.
 
         ``tokenizers`` names another bundle folder; without one and without ``path/tokenizers`` the
@@ -89,7 +91,7 @@ class Pipeline:
             if tokenizers is not None:
                 raise ConfigError(f"{err}; give a folder written by omnimask train or export") from None
             bundle = {}
-        return cls(model, bundle, folder, progress)
+        return cls(model, bundle, folder, progress, precision)
 
     # -- names ------------------------------------------------------------------------------
     def resolve(self, name: str) -> str:

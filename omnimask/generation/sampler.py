@@ -38,6 +38,7 @@ from omnimask.generation.predictor import ModelRunner
 from omnimask.generation.state import empty_target
 from omnimask.generation.strategies import STRATEGIES, StepContext, StepRecord, schemes_for
 from omnimask.model import FourM
+from omnimask.precision import autocast_context
 from omnimask.progress import tqdm
 
 
@@ -80,12 +81,14 @@ class Sampler:
             one pass per view and the whole prefix per token — same tokens, slower).
         quirks: reference-compatibility switches.
         progress: show a progress bar over iterations.
+        precision: ``fp32``, ``bf16`` (autocast) or ``auto`` (:func:`omnimask.precision.resolve_precision`).
         diagnostics: record candidate tokens and argmax margins in every :class:`StepRecord`.
     """
 
     def __init__(self, model: FourM, *, fast: bool = True, quirks: Quirks = Quirks(), progress: bool = False,
-                 diagnostics: bool = False) -> None:
+                 diagnostics: bool = False, precision: str = "auto") -> None:
         self.model = model.eval()
+        self.precision = precision
         self.runner = ModelRunner(model, batch_views=fast, kv_cache=fast)
         self.quirks = quirks
         self.progress = progress
@@ -142,7 +145,8 @@ class Sampler:
                 ar_target_keep_is_input_keep=self.quirks.ar_target_keep_is_input_keep,
             )
             logits = Logits(self.runner, self.model.specs, it.guidance)
-            result = STRATEGIES[it.scheme](logits, state, it, ctx)
+            with autocast_context(self.device, self.precision):
+                result = STRATEGIES[it.scheme](logits, state, it, ctx)
             state = result.state
             if it is iterations[-1]:
                 state = self._final(state, plan, iterations)

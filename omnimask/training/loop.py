@@ -18,7 +18,6 @@ checkpoints (gathered into the single-process layout, so they load in any world 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Iterator

@@ -172,7 +172,7 @@ def test_chained_targets_condition_later_ones(model, conditions):
     """tok_b is decoded with the finished tok_a as input: changing tok_a changes tok_b's logits."""
     plan = Plan((Step(target="tok_a", scheme="roar", num_steps=1, temperature=0.0),
                  Step(target="tok_b", scheme="maskgit", num_steps=1, temperature=0.0)))
-    steps = list(Sampler(model, diagnostics=True).iterate(rgb_only(conditions), plan, seed=0))
+    steps = list(Sampler(model, diagnostics=True, precision="fp32").iterate(rgb_only(conditions), plan, seed=0))
     after_a = steps[0].state
     assert after_a["tok_a"].input_keep.all()
     logits = Logits(ModelRunner(model), model.specs, None)
