@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(OMNIMASK_TORCH)
-	$(PY) -m pip install --quiet -e ".[dev,viz,data,lora,images]"
+	$(PY) -m pip install --quiet -e ".[dev,viz,data,lora,images,serve]"
 	touch $(STAMP)
 
 demo: $(STAMP)

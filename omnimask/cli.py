@@ -16,7 +16,7 @@ from omnimask.config import ConfigError
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "demo", "synth", "label", "train", "finetune", "generate", "eval", "tokenizer", "pretokenize", "shard", "labeler",
-    "convert", "export",
+    "serve", "convert", "export",
 )
 
 

@@ -14,6 +14,7 @@ conditions (``--input rgb=photo.jpg``) read and crop it the same way.
 from __future__ import annotations
 
 import dataclasses
+import io
 import warnings
 from pathlib import Path
 
@@ -57,15 +58,16 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Photo:
-    """The upright 8-bit RGB picture in ``path`` (see the module docstring); :class:`ImageError` if unreadable."""
-    path = Path(path)
-    if path.stat().st_size == 0:
+def read_image(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> Photo:
+    """The upright 8-bit RGB picture in a file (or in the bytes of one, e.g. an upload; see the module
+    docstring); :class:`ImageError` if unreadable."""
+    data = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
+    if (len(source) if isinstance(source, bytes) else Path(source).stat().st_size) == 0:
         raise ImageError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(data) as img:
                 width, height = img.size
                 if width * height > max_pixels:
                     if img.format != "JPEG":

@@ -36,7 +36,7 @@ class Figure:
         explanation: how to read the figure.
         image: the picture (None when the figure was skipped).
         conditions: what the model was given.
-        plan: the generation plan (see :func:`~omnimask.demo.model.describe_plan`).
+        plan: the generation plan (see :func:`~omnimask.generation.plan.describe_plan`).
         seed: generation seed.
         facts: extra measured lines (a recall, a measured brightness).
         note: why the figure was skipped, or a remark.

@@ -25,7 +25,6 @@ from omnimask.batch import Batch, ModalityBatch
 from omnimask.generation import Generation, Plan
 from omnimask.generation.pipeline import Pipeline
 from omnimask.generation.render import Decoded
-from omnimask.generation.strategies import AUTOREGRESSIVE
 from omnimask.loading import is_model_folder
 from omnimask.model import FourM
 
@@ -148,22 +147,3 @@ class DemoModel:
         names = [self.roles[r] for r in roles]
         decoded = self.pipeline.decode(state, names, sample=sample)
         return {r: decoded[n] for r, n in zip(roles, names)}
-
-
-def describe_plan(the_plan: Plan) -> str:
-    """A one-line summary of a plan: each target with its scheme, steps, temperature and guidance."""
-    parts = []
-    for s in the_plan.steps:
-        if s.scheme == AUTOREGRESSIVE:
-            how = f"autoregressive, temperature {s.temperature:g}"
-        else:
-            how = f"{s.scheme} × {s.num_steps}, temperature {s.temperature:g}"
-            if isinstance(s.temperature_schedule, str) and s.temperature_schedule != "constant":
-                how += f" ({s.temperature_schedule} decay)"
-        if isinstance(s.guidance_scale, tuple):
-            weights = ", ".join(f"{c} {w:g}" for c, w in zip(s.guidance_conditions, s.guidance_scale))
-            how += f", weighted guidance ({weights})"
-        elif s.guidance_scale != 1.0 and s.guidance_conditions:
-            how += f", CFG {s.guidance_scale:g}"
-        parts.append(f"{s.target} ({how})")
-    return " → ".join(parts)

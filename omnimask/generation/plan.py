@@ -225,3 +225,22 @@ def plan(
         if grow:
             guided.append(target)
     return Plan(tuple(steps), tuple(conditions), name or preset)
+
+
+def describe_plan(the_plan: Plan) -> str:
+    """A one-line summary of a plan: each target with its scheme, steps, temperature and guidance."""
+    parts = []
+    for s in the_plan.steps:
+        if s.scheme == AUTOREGRESSIVE:
+            how = f"autoregressive, temperature {s.temperature:g}"
+        else:
+            how = f"{s.scheme} × {s.num_steps}, temperature {s.temperature:g}"
+            if isinstance(s.temperature_schedule, str) and s.temperature_schedule != "constant":
+                how += f" ({s.temperature_schedule} decay)"
+        if isinstance(s.guidance_scale, tuple):
+            weights = ", ".join(f"{c} {w:g}" for c, w in zip(s.guidance_conditions, s.guidance_scale))
+            how += f", weighted guidance ({weights})"
+        elif s.guidance_scale != 1.0 and s.guidance_conditions:
+            how += f", CFG {s.guidance_scale:g}"
+        parts.append(f"{s.target} ({how})")
+    return " → ".join(parts)

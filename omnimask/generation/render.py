@@ -15,6 +15,7 @@ float (H, W) as depth, integer (H, W) as labels (0/1 maps as edges).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -131,6 +132,13 @@ def _file_name(modality: str) -> str:
     return "".join(c if c.isalnum() or c in "@-_." else "_" for c in modality)
 
 
+def png_bytes(picture: np.ndarray) -> bytes:
+    """The PNG file of an (H, W, 3) uint8 picture: what ``omnimask generate`` writes and the server sends."""
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def write_outputs(decoded: Mapping[str, Decoded], conditions: Sequence[str], out: str | Path,
                   cell: int = 192) -> dict[str, Path]:
     """Write every decoded modality and ``grid.png`` into ``out``; returns the paths by modality."""
@@ -141,7 +149,7 @@ def write_outputs(decoded: Mapping[str, Decoded], conditions: Sequence[str], out
         stem = out / _file_name(m)
         if d.picture is not None:
             paths[m] = stem.with_suffix(".png")
-            Image.fromarray(d.picture).save(paths[m])
+            paths[m].write_bytes(png_bytes(d.picture))
         if d.text is not None:
             paths[m] = stem.with_suffix(".txt")
             paths[m].write_text(d.text + "\n")

@@ -9,9 +9,9 @@ import numpy as np
 
 from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import Cell, panel
-from omnimask.demo.model import describe_plan
 from omnimask.demo.pictures import boxes_picture, decoded_picture
 from omnimask.generation.conditions import inpaint, move_box
+from omnimask.generation.plan import describe_plan
 
 SLUG = "3_box_moves"
 TITLE = "A box moves, the RGB follows"

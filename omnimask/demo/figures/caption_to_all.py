@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from omnimask.demo.context import DemoContext, Figure
 from omnimask.demo.layout import GIVEN, Cell, panel
-from omnimask.demo.model import describe_plan
 from omnimask.demo.pictures import decoded_picture, semantic_legend, text_picture
+from omnimask.generation.plan import describe_plan
 
 SLUG = "2_caption_to_all"
 TITLE = "Caption → all (RGB first, then the rest chained)"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import GIVEN, Cell, panel
-from omnimask.demo.model import describe_plan
 from omnimask.demo.pictures import decoded_picture, map_picture, text_picture
+from omnimask.generation.plan import describe_plan
 
 SLUG = "5_guidance_sweep"
 TITLE = "Guidance sweep: caption fixed, depth weight varied"

@@ -10,10 +10,10 @@ import numpy as np
 from omnimask.data.synthworld.metadata import luminance
 from omnimask.demo.context import DemoContext, Figure
 from omnimask.demo.layout import Cell, panel
-from omnimask.demo.model import describe_plan
 from omnimask.demo.pictures import boxes_picture, decoded_picture, map_picture
 from omnimask.generation import Plan
 from omnimask.generation.conditions import with_metadata
+from omnimask.generation.plan import describe_plan
 
 SLUG = "6_metadata_steering"
 TITLE = "Metadata steering: brightness and object count"

@@ -12,8 +12,9 @@ import torch
 from omnimask.batch import Batch
 from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import GIVEN, GOOD, Cell, panel
-from omnimask.demo.model import DemoModel, describe_plan
+from omnimask.demo.model import DemoModel
 from omnimask.demo.pictures import role_picture
+from omnimask.generation.plan import describe_plan
 from omnimask.metrics import recall_at_k
 
 SLUG = "7_retrieval"

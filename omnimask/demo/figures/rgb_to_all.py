@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import GIVEN, Cell, panel
-from omnimask.demo.model import describe_plan
 from omnimask.demo.pictures import decoded_picture, semantic_legend
+from omnimask.generation.plan import describe_plan
 
 SLUG = "1_rgb_to_all"
 TITLE = "RGB → all (chained generation)"

@@ -11,9 +11,9 @@ import numpy as np
 from omnimask.data.synthworld.config import SEMANTIC_CLASSES, SHAPE_IDS
 from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import GIVEN, Cell, panel
-from omnimask.demo.model import describe_plan
 from omnimask.demo.pictures import decoded_picture, map_picture, semantic_legend
 from omnimask.generation.conditions import changed_pixels, inpaint, replace_class
+from omnimask.generation.plan import describe_plan
 
 SLUG = "4_segmentation_edit"
 TITLE = "Segmentation edit: one class repainted, RGB regenerated"
