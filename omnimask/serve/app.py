@@ -37,7 +37,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def page_asset(name: str) -> str:
     """A file of the page (``omnimask/serve/static``)."""
-    return resources.files("omnimask.serve").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("omnimask.serve").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def create_app(engine: Engine) -> FastAPI:

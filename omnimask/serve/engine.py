@@ -163,7 +163,7 @@ class Engine:
             raise ServeError(413 if "limit" in str(err) else 422, field, f"unreadable picture: {err}") from None
 
     def _map(self, name: str, spec: ModalitySpec, value: Any, field: str) -> Any:
-        layout = spec.tokenizer
+        layout = spec.tokenizer or name
         try:
             array = decode(layout, self.upload(value, field))
         except (UnidentifiedImageError, OSError, ValueError) as err:
@@ -260,10 +260,10 @@ class Engine:
             the_plan = self.pipe.plan(conditions, targets, preset=request.preset, per_target=per_target)
         except (ValueError, TypeError) as err:
             raise ServeError(422, "settings", str(err)) from None
-        for step in the_plan.steps:
-            if step.num_steps > self.settings.max_steps:
-                raise ServeError(413, f"settings.{self.names.get(step.target, step.target)}.num_steps",
-                                 f"{step.num_steps} steps, over max_steps ({self.settings.max_steps})")
+        for planned in the_plan.steps:
+            if planned.num_steps is not None and planned.num_steps > self.settings.max_steps:
+                raise ServeError(413, f"settings.{self.names.get(planned.target, planned.target)}.num_steps",
+                                 f"{planned.num_steps} steps, over max_steps ({self.settings.max_steps})")
         return targets, the_plan
 
     # -- endpoints --------------------------------------------------------------------------

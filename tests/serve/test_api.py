@@ -193,3 +193,20 @@ def test_parallel_requests_are_all_answered_and_none_mixed_up(client):
         parallel = list(pool.map(ask, range(8)))
     assert len({t for t, _ in parallel}) > 1  # really concurrent
     assert [p for _, p in parallel] == [ask(seed)[1] for seed in range(8)]
+
+
+def test_an_unexpected_failure_is_one_json_line_not_a_trace(engine, monkeypatch):
+    client = TestClient(create_app(engine), raise_server_exceptions=False)
+    monkeypatch.setattr(engine, "info", lambda: 1 / 0)
+    response = client.get("/model")
+    assert response.status_code == 500 and "Traceback" not in response.text
+    assert response.json()["detail"][0]["msg"].startswith("internal error (ZeroDivisionError)")
+
+
+def test_the_serve_command_checks_its_limits(capsys):
+    from omnimask.cli import main
+
+    assert main(["serve", "--set", "max_jobs=many"]) == 2
+    assert "max_jobs takes an integer" in capsys.readouterr().err
+    assert main(["serve", "--set", "max_gpus=1"]) == 2
+    assert main(["serve", "--port", "0"]) == 2

@@ -87,6 +87,10 @@ def test_drag_a_box_and_the_generated_rgb_changes(server, browser):
     drag(browser.execute_script("return boxes")[0], -30 if moved[0] > 0.3 else 30)
     wait.until(lambda d: d.find_element(By.ID, "box-rgb").get_attribute("src") != first)
     assert "done" in browser.find_element(By.ID, "status").text
+    browser.find_element(By.ID, "rgb-to-all").click()  # chained RGB -> all: every output a picture
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rgb-outputs figure")) >= 6)
+    shown = browser.find_elements(By.CSS_SELECTOR, "#rgb-outputs figure img, #rgb-outputs figure canvas")
+    assert len(shown) >= 6
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "serve_page.png"))
 

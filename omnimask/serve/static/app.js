@@ -39,9 +39,41 @@ async function api(method, path, body) {
   }
 }
 
+// Boxes drawn over the scene's RGB, palette colours as swatches: structured outputs shown as pictures.
+function structured(role, value) {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 192;
+  const ctx = canvas.getContext("2d");
+  if (role === "det" && Array.isArray(value)) {
+    const draw = () => {
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = ctx.fillStyle = "#ffdd00";
+      for (const b of value) {
+        const [x0, y0, x1, y1] = b.box.map((v) => v * 192);
+        ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+        ctx.fillText(b.class, x0 + 2, y0 + 10);
+      }
+    };
+    if (scene && scene.rgb) drawImage(canvas, png(scene.rgb)).then(draw); else draw();
+    return canvas;
+  }
+  if (role === "color_palette" && value && Array.isArray(value.colors)) {
+    value.colors.forEach((c, i) => {
+      ctx.fillStyle = `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+      ctx.fillRect(0, i * 192 / value.colors.length, 192, 192 / value.colors.length + 1);
+    });
+    return canvas;
+  }
+  return null;
+}
+
 function figure(title, output) {
   const fig = document.createElement("figure");
-  if (output.png) {
+  const role = title.split(" ")[0];
+  const picture = output.png ? null : structured(role, output.value);
+  if (picture) {
+    fig.appendChild(picture);
+  } else if (output.png) {
     const img = document.createElement("img");
     img.src = png(output.png);
     img.alt = title;
