@@ -106,6 +106,7 @@ def test_layer_decay_scales_each_encoder_block_and_keeps_the_head_at_peak(specs)
     depth = len(model.fourm.encoder)
     plain = build_optimizer(model, OptimConfig(lr=1e-3), 32)
     assert [g["weight_decay"] for g in plain.param_groups] == [0.05, 0.0]  # the two groups as before
+    assert plain.defaults["fused"]  # one fused kernel for plain CPU parameters
     optimizer = build_optimizer(model, OptimConfig(lr=1e-3, layer_decay=0.5), 32)
     lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
     for name, param in model.named_parameters():
