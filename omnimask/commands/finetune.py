@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue <out>/checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its checkpoint, metrics and curves are removed first)")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--list-tasks", action="store_true", help="print the transfer tasks and exit")
     p.set_defaults(func=run)
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from omnimask.recipes.finetune import finetune_config
     from omnimask.training.distributed import env_rank
     from omnimask.training.loop import train
+    from omnimask.training.runs import prepare_run
 
     if args.list_tasks:
         for name, task in TRANSFER_TASKS.items():
@@ -56,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = finetune_config(args.source or shipped_model_path(), args.task, args.out, method=args.method,
                           inputs=inputs, scratch=args.scratch, steps=args.steps)
     cfg = apply_overrides(cfg, args.overrides)
+    changes = prepare_run(cfg, args.resume, args.overwrite, main=env_rank() == 0)
     if env_rank() == 0:
+        for line in changes:
+            print(line)
         save_config(cfg, f"{cfg.out_dir}/config.json")
     trainer = train(cfg, resume=args.resume, device=args.device)
     if env_rank() == 0:

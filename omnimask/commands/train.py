@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder (same as --set out_dir=...)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from <out_dir>/checkpoint, or from the given checkpoint folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its checkpoint, metrics and curves are removed first)")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names and exit")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
@@ -33,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from omnimask.recipes import RECIPES, get_recipe
     from omnimask.training.distributed import env_rank
     from omnimask.training.loop import train
+    from omnimask.training.runs import prepare_run
 
     if args.list_recipes:
         print("\n".join(sorted(RECIPES)))
@@ -48,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
     main_rank = env_rank() == 0  # under torchrun only rank 0 writes and reports
+    changes = prepare_run(cfg, args.resume, args.overwrite, main=main_rank)
     if main_rank:
+        for line in changes:
+            print(line)
         save_config(cfg, f"{cfg.out_dir}/config.json")
     trainer = train(cfg, resume=args.resume, device=args.device)
     if main_rank:

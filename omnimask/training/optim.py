@@ -50,10 +50,23 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"optim.schedule: {self.schedule!r} is not one of {sorted(SCHEDULES)}")
-        if self.lr <= 0 or self.min_lr < 0 or self.warmup_steps < 0:
-            raise ConfigError("optim: lr must be > 0, min_lr >= 0 and warmup_steps >= 0")
-        if not 0.0 < self.layer_decay <= 1.0:
-            raise ConfigError(f"optim.layer_decay must be in (0, 1], got {self.layer_decay}")
+        checks = [  # (field, value, holds, what it must be)
+            ("lr", self.lr, math.isfinite(self.lr) and self.lr > 0, "a finite number > 0"),
+            ("min_lr", self.min_lr, math.isfinite(self.min_lr) and self.min_lr >= 0, "a finite number >= 0"),
+            ("warmup_steps", self.warmup_steps, self.warmup_steps >= 0, ">= 0"),
+            ("eps", self.eps, math.isfinite(self.eps) and self.eps > 0, "a finite number > 0"),
+            ("betas", self.betas, len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas),
+             "two numbers in [0, 1)"),
+            ("weight_decay", self.weight_decay, math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+             "a finite number >= 0"),
+            ("clip_grad", self.clip_grad, math.isfinite(self.clip_grad) and self.clip_grad > 0,
+             "a finite max gradient norm > 0 (a large one, e.g. 1e4 as the released recipes, barely clips)"),
+            ("layer_decay", self.layer_decay, 0.0 < self.layer_decay <= 1.0, "in (0, 1]"),
+            ("base_batch_size", self.base_batch_size, self.base_batch_size >= 1, ">= 1"),
+        ]
+        for name, value, holds, what in checks:
+            if not holds:
+                raise ConfigError(f"optim.{name} = {value!r}: must be {what}")
 
     def peak_lr(self, global_batch_size: int) -> float:
         return self.lr * global_batch_size / self.base_batch_size if self.scale_lr else self.lr

@@ -77,7 +77,11 @@ def test_non_finite_losses_skip_then_abort(tiny_config, monkeypatch):
     ("override", "message"),
     [("precision=fp16", "precision"), ("batch_size=0", "batch_size must be >= 1"),
      ("optim.schedule=step", "optim.schedule"), ("data.source=s3", "data.source"),
-     ("model.size=XXL", "model.size"), ("masking.num_input_tokens=-1", "num_input_tokens")],
+     ("model.size=XXL", "model.size"), ("masking.num_input_tokens=-1", "num_input_tokens"),
+     ("optim.lr=inf", r"optim.lr = inf"), ("optim.lr=nan", r"optim.lr = nan"), ("optim.eps=-1e-8", "optim.eps"),
+     ("optim.clip_grad=0", "optim.clip_grad"), ("optim.clip_grad=-1", "optim.clip_grad"),
+     ("optim.weight_decay=-0.1", "optim.weight_decay"), ("optim.betas=[0.9,1.5]", "optim.betas"),
+     ("optim.min_lr=inf", "optim.min_lr")],
 )
 def test_bad_values_are_rejected_with_the_key(tiny_config, override, message):
     with pytest.raises(ConfigError, match=message):
