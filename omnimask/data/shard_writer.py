@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from omnimask.config import ConfigError
 from omnimask.data.shards import FORMAT, MANIFEST_NAME, check_key, encode, require, shard_name, token_ext
 from omnimask.data.token_store import TokenStore
 
@@ -187,7 +188,11 @@ def shard_dataset(
     """Convert a folder dataset (see the module docstring) into shard sets under ``out``; split → manifest."""
     dataset, out = Path(dataset), Path(out)
     if not dataset.is_dir():
-        raise FileNotFoundError(f"{dataset} is not a folder")
+        raise ConfigError(f"{dataset} is not a folder; give a token store (omnimask pretokenize) or a dataset folder")
+    src, dst = dataset.resolve(), out.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        where = "the input" if dst == src else "inside the input" if src in dst.parents else "a parent of the input"
+        raise ConfigError(f"--out {out} is {where} {dataset}; write the shards to a separate folder")
     manifests = {
         name: write_split(path, out / name, samples_per_shard, shuffle_seed, workers)
         for name, path in find_splits(dataset, split).items()

@@ -258,3 +258,18 @@ def test_npy_members_decode_exactly(array):
     got = decode("npy", encode("npy", array))
     np.testing.assert_array_equal(got, array)
     assert got.dtype == np.asarray(array).dtype and got.shape == np.shape(array) and got.flags.writeable
+
+
+def test_sharding_into_the_store_itself_is_refused_and_deletes_nothing(tmp_path):
+    from omnimask.config import ConfigError
+
+    store = _store(tmp_path / "store")
+    (store / "tokenizers").mkdir(exist_ok=True)
+    (store / "tokenizers" / "manifest.json").write_text("{}")
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    for out in (store, store / "shards", tmp_path):
+        with pytest.raises(ConfigError, match="write the shards to a separate folder"):
+            shard_dataset(store, out)
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+    with pytest.raises(ConfigError, match="is not a folder"):
+        shard_dataset(tmp_path / "missing", tmp_path / "out")
