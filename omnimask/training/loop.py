@@ -19,9 +19,12 @@ checkpoints (gathered into the single-process layout, so they load in any world 
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -40,6 +43,41 @@ from omnimask.training.transfer import describe as describe_transfer
 
 class NonFiniteLossError(RuntimeError):
     """Raised after too many consecutive steps with a NaN or infinite loss."""
+
+
+class StepBoundary:
+    """Ctrl-C (SIGINT) ends a run at a step boundary: the first one lets the running step finish (the
+    loop then saves and stops), a second one stops at once without saving (the step is half-applied).
+
+    Under torchrun the ranks agree (an all-reduce of the flag each step) so that all stop after the same
+    step. Outside the main thread signals cannot be caught and nothing changes.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("interrupt: finishing this step, then saving (Ctrl-C again stops at once, without saving)")
+
+    def stop(self, world_size: int, device: torch.device) -> bool:
+        """Whether the run stops now (on every rank alike)."""
+        if world_size == 1:
+            return self.requested
+        flag = torch.tensor(float(self.requested), device=device)
+        return bool(distributed.all_reduce(flag, "sum").item() > 0)
 
 
 def count_target_tokens(batch: Batch) -> int:
@@ -194,8 +232,11 @@ class Trainer:
                                          rank=self.dist.rank, world_size=self.world_size, grad_accum=cfg.grad_accum)
         bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train", unit="step",
                    disable=not (cfg.progress and main), dynamic_ncols=True)
+        interrupt, boundary = StepBoundary(), True
         try:
+            interrupt.install()
             while self.state.step < self.total_steps:
+                boundary = False
                 if self.world_size > 1:  # per-rank randomness (drop-path) that a resumed run repeats exactly
                     torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank, self.state.step))
                 t0 = time.perf_counter()
@@ -224,14 +265,23 @@ class Trainer:
                         scores = "".join(f", {k.removeprefix('metric/')} {v:.4f}" for k, v in val.items()
                                          if k.startswith("metric/"))
                         bar.write(f"step {self.state.step}: val loss {val['loss']:.4f}{scores}")
+                boundary = True
                 if cfg.save_every and self.state.step % cfg.save_every == 0:
                     self.save()
+                if interrupt.stop(self.world_size, self.device):
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
+            if not boundary:  # a second Ctrl-C inside a step: its state is half-applied, keep the last checkpoint
+                if main:
+                    bar.write(f"interrupted inside step {self.state.step + 1}: not saved (a half-applied step); "
+                              f"the last checkpoint in {self.checkpoint_dir} stands")
+                raise
             if main:
-                bar.write(f"interrupted at step {self.state.step}: saving {self.checkpoint_dir}")
+                bar.write(f"interrupted after step {self.state.step}: saving {self.checkpoint_dir}")
             self.save()
             raise
         finally:
+            interrupt.restore()
             bar.close()
             if log is not None:
                 log.close()

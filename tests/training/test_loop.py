@@ -88,20 +88,41 @@ def test_bad_values_are_rejected_with_the_key(tiny_config, override, message):
         apply_overrides(tiny_config, [override])
 
 
-def test_ctrl_c_saves_a_resumable_checkpoint(tiny_config):
-    trainer = Trainer(tiny_config)
-    real_step = trainer.train_step
-    calls = []
+def _interrupt_inside_step(trainer, step, where):
+    """Send SIGINT while ``step`` (1-based) runs: before its forward pass, or halfway through the optimizer
+    update (after the weights, before the schedule and the step counter)."""
+    import signal
 
-    def interrupted(micro):
+    calls = []
+    real_step, real_update = trainer.train_step, trainer.optimizer.step
+
+    def train_step(micro):
         calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
+        if len(calls) == step and where == "forward":
+            signal.raise_signal(signal.SIGINT)
         return real_step(micro)
 
-    trainer.train_step = interrupted
+    def update(*args, **kwargs):
+        out = real_update(*args, **kwargs)
+        if len(calls) == step and where == "optimizer":
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    trainer.train_step, trainer.optimizer.step = train_step, update
+
+
+@pytest.mark.parametrize("where", ["forward", "optimizer"])
+def test_ctrl_c_finishes_the_step_then_saves_exactly_what_an_uninterrupted_run_has(tiny_config, where):
+    cfg = dataclasses.replace(tiny_config, steps=5, save_every=0, eval_every=0)
+    trainer = Trainer(cfg)
+    _interrupt_inside_step(trainer, 3, where)
     with pytest.raises(KeyboardInterrupt):
         trainer.run()
-    resumed = Trainer(tiny_config)
+    resumed = Trainer(cfg)
     resumed.resume()
-    assert resumed.state.step == 2 and resumed.state.samples_seen == 2 * tiny_config.batch_size
+    assert resumed.state.step == 3 and resumed.state.samples_seen == 3 * cfg.batch_size
+    resumed.run()
+    straight = Trainer(dataclasses.replace(cfg, out_dir=str(cfg.out_dir) + "_straight"))
+    straight.run()
+    a, b = _weights(resumed.model), _weights(straight.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
