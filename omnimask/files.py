@@ -51,15 +51,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+#: File that marks a filled ``.partial`` folder as complete (present only between two renames).
+COMPLETE_MARK = ".complete"
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield an empty ``<path>.partial`` folder to fill; on a clean exit it replaces ``path``.
 
-    The previous ``path`` (if any) is moved to ``<path>.old`` before the new one is renamed into place
-    and removed after, so at every moment one complete copy exists. On an exception the partial folder
-    is removed and ``path`` is left as it was.
+    The filled folder is marked complete (:data:`COMPLETE_MARK`), the previous ``path`` (if any) is moved
+    to ``<path>.old``, the new one renamed into place and the old one removed, so at every moment one
+    complete copy exists; a kill between the renames is repaired by :func:`recover_dir` (called here
+    first, and by whatever reads the folder back, e.g. ``--resume``). On an exception the partial
+    folder is removed and ``path`` is left as it was.
     """
-    path = Path(path)
+    path = recover_dir(path)
     tmp, old = path.with_name(path.name + ".partial"), path.with_name(path.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -68,11 +74,30 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    (tmp / COMPLETE_MARK).touch()
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)
     tmp.rename(path)
+    (path / COMPLETE_MARK).unlink()
     shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_dir(path: str | Path) -> Path:
+    """Repair what a kill inside :func:`atomic_dir` left: with ``path`` missing, the complete
+    ``<path>.partial`` (marked) or else the previous ``<path>.old`` becomes ``path``; nothing complete is
+    deleted. Returns ``path``."""
+    path = Path(path)
+    tmp, old = path.with_name(path.name + ".partial"), path.with_name(path.name + ".old")
+    if not path.exists():
+        if (tmp / COMPLETE_MARK).exists():
+            tmp.rename(path)
+            (path / COMPLETE_MARK).unlink()
+        elif old.is_dir():
+            old.rename(path)
+    elif (path / COMPLETE_MARK).exists():  # killed after the last rename, before the mark was removed
+        (path / COMPLETE_MARK).unlink()
+    return path
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

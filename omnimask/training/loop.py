@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from omnimask.batch import Batch, batch_to
+from omnimask.files import recover_dir
 from omnimask.precision import autocast_context, describe
 from omnimask.progress import tqdm
 from omnimask.training import distributed
@@ -144,6 +145,9 @@ class Trainer:
     def resume(self, directory: str | Path | None = None) -> None:
         """Continue from a checkpoint directory (default: this run's latest)."""
         directory = Path(directory) if directory is not None else self.checkpoint_dir
+        if self.dist.is_main:
+            recover_dir(directory)  # a kill between a save's two renames
+        distributed.barrier()
         distributed.load_model_state(self.model, read_weights(directory))
         self.state = load_training_state(
             directory, self.optimizer, self.scheduler,

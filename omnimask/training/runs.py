@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from omnimask.config import ConfigError, to_dict
-from omnimask.files import RUN_CONFIG_NAME
+from omnimask.files import RUN_CONFIG_NAME, recover_dir
 from omnimask.training.config import TrainConfig
 
 #: Fields a resumed run may change (everything else must equal the checkpoint's configuration).
@@ -58,6 +58,8 @@ def prepare_run(cfg: TrainConfig, resume: bool | str | Path = False, overwrite: 
     out = Path(cfg.out_dir)
     if resume:
         checkpoint = out / "checkpoint" if resume is True else Path(resume)
+        if main:
+            recover_dir(checkpoint)
         saved = checkpoint / RUN_CONFIG_NAME
         if not saved.is_file():
             raise ConfigError(f"--resume: no checkpoint to continue in {checkpoint} (no {RUN_CONFIG_NAME}); "

@@ -17,7 +17,7 @@ def test_an_existing_run_is_refused_unless_resumed_or_overwritten(tiny_config):
     cfg = dataclasses.replace(tiny_config, steps=2, save_every=0, eval_every=0)
     assert prepare_run(cfg) == []  # a fresh folder
     train(cfg)
-    with pytest.raises(ConfigError, match="already holds a run.*--resume.*--overwrite"):
+    with pytest.raises(ConfigError, match=r"already holds a run.*--resume.*--overwrite"):
         prepare_run(cfg)
     assert prepare_run(cfg, resume=True) == []  # the same config resumes
     longer = dataclasses.replace(cfg, steps=4)
@@ -45,3 +45,20 @@ def test_the_train_command_refuses_to_write_over_a_run(tmp_path, capsys):
     assert "already holds a run" in capsys.readouterr().err
     assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n'  # untouched
     assert main(["finetune", "--task", "object_count", "--out", str(tmp_path)]) == 2
+
+
+def test_a_resume_after_a_kill_between_the_renames_continues(tiny_config):
+    import shutil
+
+    from omnimask.files import COMPLETE_MARK
+    from omnimask.training.loop import Trainer
+
+    cfg = dataclasses.replace(tiny_config, steps=2, save_every=0, eval_every=0)
+    Trainer(cfg).run()
+    ckpt = Path(cfg.out_dir) / "checkpoint"
+    shutil.copytree(ckpt, ckpt.with_name("checkpoint.partial"))
+    (ckpt.with_name("checkpoint.partial") / COMPLETE_MARK).touch()
+    ckpt.rename(ckpt.with_name("checkpoint.old"))
+    resumed = Trainer(cfg)
+    resumed.resume()
+    assert resumed.state.step == 2
