@@ -120,6 +120,7 @@ def synth_stores(data: DataConfig, specs: Mapping[str, ModalitySpec], cache: Pat
     stamp = cache / "fingerprint.txt"
     fingerprint = _synth_fingerprint(data, specs)
     if not (stamp.is_file() and stamp.read_text() == fingerprint):
+        stamp.unlink(missing_ok=True)  # removed first, written last: a crash mid-rebuild is never trusted
         world = SynthWorldConfig(resolution=data.resolution)
         tokenizer = _synth_tokenizer(data, specs, world)
         for split, start, num in (("train", 0, data.num_train), ("val", data.num_train, data.num_val)):

@@ -102,3 +102,29 @@ def test_every_task_labels_a_random_sample_with_the_declared_shape():
                 assert int(label.max()) < task.num_classes
     with pytest.raises(ConfigError, match="unknown transfer task"):
         transfer_labels(s, "colour_of_sky")
+
+
+def test_a_crash_while_rebuilding_the_training_cache_is_never_trusted(tmp_path, monkeypatch):
+    """The cache of run A is being rewritten for run B when B crashes; A must rebuild, not read B's half."""
+    from omnimask.data import sources
+    from omnimask.data.config import DataConfig
+    from omnimask.loading import load, shipped_model_path
+
+    specs = {"rgb@64": load(shipped_model_path()).specs["rgb@64"]}
+    a, b = (DataConfig(source="synth", num_train=3, num_val=2, synth_seed=seed, tokenizers="shipped") for seed in (0, 1))
+    cache = tmp_path / "data"
+    first = sources.synth_stores(a, specs, cache)[0]
+    expected = [first[i]["rgb@64"].copy() for i in range(3)]
+    real = sources.render_range
+
+    def crash_on_val(seed, start, num, world, desc):
+        if "val" in desc:
+            raise KeyboardInterrupt  # killed after the training split was rewritten
+        return real(seed, start, num, world, desc)
+
+    monkeypatch.setattr(sources, "render_range", crash_on_val)
+    with pytest.raises(KeyboardInterrupt):
+        sources.synth_stores(b, specs, cache)
+    monkeypatch.setattr(sources, "render_range", real)
+    again = sources.synth_stores(a, specs, cache)[0]
+    assert all(np.array_equal(again[i]["rgb@64"], expected[i]) for i in range(3))
