@@ -111,7 +111,8 @@ def test_a_crash_while_rebuilding_the_training_cache_is_never_trusted(tmp_path, 
     from omnimask.loading import load, shipped_model_path
 
     specs = {"rgb@64": load(shipped_model_path()).specs["rgb@64"]}
-    a, b = (DataConfig(source="synth", num_train=3, num_val=2, synth_seed=seed, tokenizers="shipped") for seed in (0, 1))
+    a, b = (DataConfig(source="synth", num_train=3, num_val=2, synth_seed=seed, tokenizers="shipped")
+            for seed in (0, 1))
     cache = tmp_path / "data"
     first = sources.synth_stores(a, specs, cache)[0]
     expected = [first[i]["rgb@64"].copy() for i in range(3)]
