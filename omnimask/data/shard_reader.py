@@ -179,13 +179,16 @@ class ShardSource:
         resampled: draw shards with replacement (endless); else deal each epoch's shards to the slots.
         shuffle_buffer: samples held for shuffling; 0 reads shards and samples in order (validation).
         epochs: passes over the shards when not resampled (None = endless).
-        skipped: shards skipped so far in this process, by kind.
+        vocab: modality → vocabulary size; a sample holding a token id outside ``0 .. size - 1`` (a
+            corrupt or foreign shard) is skipped with a warning naming the shard and the key.
+        skipped: shards (and, under ``bad_ids``, samples) skipped so far in this process, by kind.
     """
 
     shards: ShardSet
     resampled: bool = True
     shuffle_buffer: int = 1000
     epochs: int | None = None
+    vocab: dict[str, int] = dataclasses.field(default_factory=dict)
     skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     @property
@@ -227,7 +230,25 @@ class ShardSource:
                     ) from err
                 continue
             failures_in_a_row = 0
-            yield from samples
+            yield from (sample for sample in samples if self._ids_in_range(sample, shard))
+
+    def _ids_in_range(self, sample: RawSample, shard: int) -> bool:
+        """Whether every token id of ``sample`` fits its vocabulary (else: warn, count, skip)."""
+        for m, size in self.vocab.items():
+            value = sample.get(m)
+            chunks = value if isinstance(value, list) else [value]
+            for chunk in chunks:
+                ids = np.asarray(chunk) if chunk is not None else None
+                if ids is None or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+                    continue
+                if int(ids.min()) < 0 or int(ids.max()) >= size:
+                    self.skipped["bad_ids"] += 1
+                    warnings.warn(f"skipping sample {sample['__key__']} of {self.shards.url(m, shard)}: {m} holds "
+                                  f"token id {int(ids.max()) if ids.max() >= size else int(ids.min())} outside "
+                                  f"0..{size - 1}; {self.skipped['bad_ids']} sample(s) skipped so far",
+                                  RuntimeWarning, stacklevel=3)
+                    return False
+        return True
 
     def iterate(
         self, seed: int, rank: int = 0, world_size: int = 1, worker: int = 0, num_workers: int = 1

@@ -143,17 +143,23 @@ def _token_shards(location: str, specs: Mapping[str, ModalitySpec]) -> ShardSet:
     return shards
 
 
+def _vocab(shards: ShardSet, specs: Mapping[str, ModalitySpec]) -> dict[str, int]:
+    """Vocabulary sizes of the discrete modalities a shard set holds (ids are checked against them)."""
+    return {m: specs[m].vocab_size for m in shards.modalities if m in specs and specs[m].is_discrete}
+
+
 def _shards(data: DataConfig, specs: Mapping[str, ModalitySpec], out_dir: Path, seed: int) -> DataSources:
     """Training stream (one shard dataset or a weighted mixture), validation stream and tokenizer folder."""
     roots = data.paths or [data.path]
-    trains = [ShardSource(_token_shards(sublocation(r, "train"), specs), data.resampled, data.shuffle_buffer)
-              for r in roots]
+    trains = [ShardSource(shards, data.resampled, data.shuffle_buffer, vocab=_vocab(shards, specs))
+              for shards in (_token_shards(sublocation(r, "train"), specs) for r in roots)]
     train = trains[0] if len(trains) == 1 else MixtureStream(trains, data.weights)
     try:
         val_set = _token_shards(sublocation(roots[0], "val"), specs)
     except FileNotFoundError:
         val_set = None
-    val = ShardSource(val_set, resampled=False, shuffle_buffer=0, epochs=1) if val_set is not None else None
+    val = (ShardSource(val_set, resampled=False, shuffle_buffer=0, epochs=1, vocab=_vocab(val_set, specs))
+           if val_set is not None else None)
     local = Path(roots[0]) / TOKENIZERS_DIR
     return DataSources(train, val, local if "://" not in roots[0] and local.is_dir() else None)
 

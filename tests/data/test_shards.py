@@ -273,3 +273,21 @@ def test_sharding_into_the_store_itself_is_refused_and_deletes_nothing(tmp_path)
     assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
     with pytest.raises(ConfigError, match="is not a folder"):
         shard_dataset(tmp_path / "missing", tmp_path / "out")
+
+
+def test_a_sample_with_a_token_id_outside_the_vocabulary_is_skipped_and_named(tmp_path):
+    samples = _samples(6)
+    samples[4]["tok_a@8"][2] = 999  # a corrupt id: the vocabulary has 64
+    samples[1]["caption"][0][0] = -3
+    keys = [f"train{i:04d}" for i in range(6)]
+    TokenStore.from_samples(keys, samples, {**VOCAB, "tok_a@8": 1000}).save(tmp_path / "store" / "train")
+    shard_dataset(tmp_path / "store", tmp_path / "shards", samples_per_shard=3)
+    source = ShardSource(ShardSet.open(str(tmp_path / "shards" / "train")), resampled=False, shuffle_buffer=0,
+                         epochs=1, vocab=dict(VOCAB))
+    with pytest.warns(RuntimeWarning) as caught:
+        kept = [s["__key__"] for s in source.iterate(0)]
+    assert kept == ["train0000", "train0002", "train0003", "train0005"]
+    messages = " ".join(str(w.message) for w in caught)
+    assert "train0004" in messages and "token id 999 outside 0..63" in messages and "shard-00001.tar" in messages
+    assert "train0001" in messages and "caption holds token id" in messages
+    assert source.skipped == {"bad_ids": 2}
