@@ -13,8 +13,9 @@ continues exactly); its header records the adapters' scaling, and loading merges
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
@@ -42,16 +43,25 @@ def merge_lora(state: dict[str, torch.Tensor], scaling: float) -> dict[str, torc
     """
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
-        if LORA_A in key or LORA_B in key:
+        name = merged_name(key)
+        if name is None:
             continue
-        if LORA_BASE in key:
-            prefix, _, leaf = key.partition(LORA_BASE)
-            if leaf == "weight":
-                a, b = state[f"{prefix}{LORA_A}weight"], state[f"{prefix}{LORA_B}weight"]
-                value = (value.float() + scaling * (b.float() @ a.float())).to(value.dtype)
-            key = f"{prefix}.{leaf}"
-        out[key] = value
+        if LORA_BASE in key and key.endswith(f"{LORA_BASE}weight"):
+            prefix = key.partition(LORA_BASE)[0]
+            a, b = state[f"{prefix}{LORA_A}weight"], state[f"{prefix}{LORA_B}weight"]
+            value = (value.float() + scaling * (b.float() @ a.float())).to(value.dtype)
+        out[name] = value
     return out
+
+
+def merged_name(key: str) -> str | None:
+    """The plain name of a saved LoRA-layout key (``P.base_layer.weight`` → ``P.weight``; adapters: None)."""
+    if LORA_A in key or LORA_B in key:
+        return None
+    if LORA_BASE in key:
+        prefix, _, leaf = key.partition(LORA_BASE)
+        return f"{prefix}.{leaf}"
+    return key
 
 
 def save_pretrained(model: FourM | TaskModel, directory: str | Path) -> Path:
@@ -76,7 +86,7 @@ def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") 
     config_file = weights.parent / CONFIG_NAME
     with safe_open(str(weights), framework="pt", device="cpu") as f:
         meta = f.metadata() or {}
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (the header only)
     if path.is_dir() and config_file.is_file():
         raw = json.loads(config_file.read_text())
     elif METADATA_KEY in meta:
@@ -86,14 +96,39 @@ def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{weights} carries no omnimask config (no {CONFIG_NAME} beside it, no '{METADATA_KEY}' metadata); "
             "for released 4M checkpoints use omnimask.compat.load_fm"
         )
+    build = _builder(raw)
+    with torch.device("meta"):  # shapes only: a config that does not fit the weights allocates nothing
+        skeleton = build()
+    if LORA_KEY in meta:
+        shapes = {name: shape for k, shape in shapes.items() if (name := merged_name(k)) is not None}
+    _check_shapes(weights, {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, shapes)
+    with safe_open(str(weights), framework="pt", device="cpu") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     if LORA_KEY in meta:
         state = merge_lora(state, float(meta[LORA_KEY]))
-    model: FourM | TaskModel
+    model = build()
+    model.load_state_dict(state, strict=True)
+    return model.to(map_location)
+
+
+def _builder(raw: dict[str, Any]) -> Callable[[], FourM | TaskModel]:
+    """The constructor of the model a saved config describes (a TaskModel when it has a head)."""
     if "head" in raw:
         from omnimask.model.heads import TaskModel, TaskModelConfig
 
-        model = TaskModel(from_dict(TaskModelConfig, raw))
-    else:
-        model = FourM(from_dict(ModelConfig, raw))
-    model.load_state_dict(state, strict=True)
-    return model.to(map_location)
+        task_cfg = from_dict(TaskModelConfig, raw)
+        return lambda: TaskModel(task_cfg)
+    cfg = from_dict(ModelConfig, raw)
+    return lambda: FourM(cfg)
+
+
+def _check_shapes(weights: Path, expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> None:
+    """Every tensor the config implies is in the weights' header with the same shape (LoRA extras aside)."""
+    missing = [k for k in expected if k not in found]
+    wrong = [f"{k} {found[k]} in the weights, {expected[k]} by the config" for k in expected
+             if k in found and found[k] != expected[k]]
+    if missing or wrong:
+        listed = "; ".join(wrong[:3] + [f"{k} missing" for k in missing[:3]])
+        raise ValueError(f"{weights.parent / CONFIG_NAME} does not describe {weights} ({len(wrong)} shapes differ, "
+                         f"{len(missing)} tensors missing: {listed}); the config was edited or belongs to another "
+                         "model")
