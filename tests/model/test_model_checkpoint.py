@@ -8,6 +8,7 @@ import resource
 import pytest
 
 from omnimask.model import FourM, ModelConfig, load_pretrained
+
 SPECS = {"tok_a": {"kind": "image_tokens", "vocab_size": 16, "num_tokens": 16, "grid": [4, 4], "patch_size": 4}}
 
 
