@@ -13,7 +13,8 @@ SPECS = {"tok_a": {"kind": "image_tokens", "vocab_size": 16, "num_tokens": 16, "
 
 
 def test_a_hostile_config_is_refused_from_the_header_without_allocating(tmp_path):
-    folder = FourM(ModelConfig(size="tiny", modality_set=None, modality_overrides=SPECS)).save_pretrained(tmp_path / "m")
+    model = FourM(ModelConfig(size="tiny", modality_set=None, modality_overrides=SPECS))
+    folder = model.save_pretrained(tmp_path / "m")
     assert isinstance(load_pretrained(folder), FourM)
     raw = json.loads((folder / "config.json").read_text())
     raw.update(size=None, dim=1_000_000, num_heads=2, encoder_depth=2, decoder_depth=2)
