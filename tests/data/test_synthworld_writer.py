@@ -103,3 +103,22 @@ def test_synth_needs_something_to_do(capsys):
 @pytest.mark.parametrize("override", ["world.wall_prob=2", "world.colour=red"])
 def test_synth_rejects_bad_overrides(tmp_path, override):
     assert main([*ARGS, "--out", str(tmp_path), "--set", override]) == 2
+
+
+def test_a_huge_num_starts_writing_at_once_in_bounded_memory(tmp_path, monkeypatch):
+    import resource
+    import time
+
+    from omnimask.data.synthworld import writer
+
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def first_job(job):
+        raise KeyboardInterrupt  # stop as soon as the first scenes would be written
+
+    monkeypatch.setattr(writer, "_write_keys", first_job)
+    with pytest.raises(KeyboardInterrupt):
+        writer.write_dataset(tmp_path / "ds", 10**8, progress=False)
+    assert time.perf_counter() - started < 30  # not a scan of 10^8 scenes (10^9 file checks) first
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB

@@ -121,7 +121,10 @@ def load_sample(root: str | Path, split: str, key: str, modalities: Iterable[str
 
 def manifest(num: int, seed: int, cfg: SynthWorldConfig, fractions: Sequence[float], complete: bool) -> dict:
     """The manifest of a dataset of ``num`` scenes (counts per split, tables, formats, provenance)."""
-    counts = np.bincount(assign_splits(seed, np.arange(num), fractions), minlength=len(SPLITS))
+    counts = np.zeros(len(SPLITS), dtype=np.int64)
+    for start in range(0, num, 1 << 20):  # in blocks: memory bounded for any num
+        block = assign_splits(seed, np.arange(start, min(num, start + (1 << 20))), fractions)
+        counts += np.bincount(block, minlength=len(SPLITS))
     return {
         "generator_version": GENERATOR_VERSION,
         "complete": complete,
@@ -192,6 +195,10 @@ def _write_keys(job: tuple[str, int, dict, list[float], list[int]]) -> int:
     return len(indices)
 
 
+#: Scene indices checked (and queued) at a time by :func:`write_dataset`.
+SCAN_BLOCK = 4096
+
+
 def write_dataset(
     root: str | Path,
     num: int,
@@ -226,23 +233,24 @@ def write_dataset(
                 stale.unlink(missing_ok=True)
     write_json(manifest_path, info)
 
-    indices = np.arange(num)
-    splits = assign_splits(seed, indices, fractions)
-    todo = [
-        int(i)
-        for i, s in zip(indices, splits)
-        if not all(p.exists() for p in sample_paths(root, SPLITS[s], sample_key(int(i))).values())
-    ]
-    chunk = max(1, min(64, len(todo) // (4 * workers) or 1))
-    jobs = [(str(root), seed, to_dict(cfg), fractions, todo[i : i + chunk]) for i in range(0, len(todo), chunk)]
-    with tqdm(total=num, initial=num - len(todo), desc="synthworld", unit="scene", disable=not progress) as bar:
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                bar.update(_write_keys(job))
-        else:
-            with worker_pool(workers) as pool:
-                for done in pool.imap_unordered(_write_keys, jobs):
-                    bar.update(done)
+    chunk = max(1, min(64, num // (4 * workers) or 1))
+    written = 0
+    pool = None  # started when there is parallel work
+    with tqdm(total=num, desc="synthworld", unit="scene", disable=not progress) as bar, \
+            contextlib.ExitStack() as stack:
+        for start in range(0, num, SCAN_BLOCK):  # memory and start-up time bounded by the block, not by num
+            indices = np.arange(start, min(num, start + SCAN_BLOCK))
+            splits = assign_splits(seed, indices, fractions)
+            todo = [int(i) for i, s in zip(indices, splits)
+                    if not all(p.exists() for p in sample_paths(root, SPLITS[s], sample_key(int(i))).values())]
+            bar.update(len(indices) - len(todo))
+            jobs = [(str(root), seed, to_dict(cfg), fractions, todo[i : i + chunk]) for i in range(0, len(todo), chunk)]
+            if pool is None and workers > 1 and len(jobs) > 1:
+                pool = stack.enter_context(worker_pool(workers))
+            for done in (map(_write_keys, jobs) if pool is None or len(jobs) <= 1
+                         else pool.imap_unordered(_write_keys, jobs)):
+                bar.update(done)
+                written += done
     info["complete"] = True
     write_json(manifest_path, info)
-    return info, len(todo)
+    return info, written
