@@ -76,4 +76,9 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
     print(f"pretokenize: {args.out}: {len(manifest['modalities'])} modalities ({', '.join(manifest['modalities'])}); "
           f"{counts}; {time.perf_counter() - start:.1f} s")  # fmt: skip
+    for split, lost in manifest.get("skipped", {}).items():
+        for item in lost[:10]:
+            print(f"  skipped {split} {item['key']}: {item['error']}")
+        if lost:
+            print(f"  {split}: {len(lost)} sample(s) skipped (unreadable files; listed in {args.out}/manifest.json)")
     return 0

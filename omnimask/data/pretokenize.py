@@ -22,17 +22,20 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from PIL import UnidentifiedImageError
+
 from omnimask.config import ConfigError
 from omnimask.data.synthworld import load_sample
 from omnimask.data.synthworld.dataset import SPLITS
-from omnimask.data.synthworld.writer import MODALITY_FILES
+from omnimask.data.synthworld.writer import MODALITY_FILES, sample_paths
 from omnimask.data.token_store import TokenStore
 from omnimask.data.tokenize import SampleTokenizer, sample_field
-from omnimask.files import MANIFEST_NAME, TOKENIZERS_DIR, atomic_dir
+from omnimask.files import MANIFEST_NAME, TOKENIZERS_DIR, atomic_dir, write_json
 from omnimask.modalities import ModalitySpec, synthworld_modalities
 from omnimask.progress import tqdm
 from omnimask.tokenizers.bundle import load_tokenizers, shipped_bundle_path
@@ -115,33 +118,72 @@ def _prepare_bundle(out: Path, bundle: Path) -> str:
     return fingerprint
 
 
+#: What reading a corrupt, truncated or missing file raises (PIL, JSON, the file system).
+UNREADABLE = (OSError, ValueError, SyntaxError, UnidentifiedImageError)
+#: A finished chunk's record: the keys it covered and the samples it skipped (resume compares the keys).
+CHUNK_NAME = "chunk.json"
+
+
+def _load(root: Path, split: str, key: str, fields: Sequence[str]) -> tuple[dict | None, str]:
+    """One sample's fields, or None and why it cannot be read (a corrupt or missing file)."""
+    try:
+        return load_sample(root, split, key, fields), ""
+    except UNREADABLE as err:
+        paths = sample_paths(root, split, key)
+        return None, f"{next((paths[f] for f in fields if not _readable(root, split, key, f)), paths[fields[0]])}: " \
+                     f"{type(err).__name__}: {err}"
+
+
+def _readable(root: Path, split: str, key: str, field: str) -> bool:
+    try:
+        load_sample(root, split, key, [field])
+    except UNREADABLE:
+        return False
+    return True
+
+
 def _tokenize_split(root: Path, out: Path, split: str, keys: list[str], tokenizer: SampleTokenizer,
-                    batch: int, chunk: int, progress: bool) -> int:
-    """Tokenize one split chunk by chunk (finished chunks are kept), then merge; returns its size."""
+                    batch: int, chunk: int, progress: bool) -> tuple[int, list[dict[str, str]]]:
+    """Tokenize one split chunk by chunk (finished chunks are kept), then merge; returns its size and the
+    samples skipped because a file of theirs could not be read (key and reason; warned as they occur)."""
     parts = out / ".parts" / split
     vocab = {name: spec.vocab_size for name, spec in tokenizer.specs.items()}
     fields = sorted({sample_field(spec) for spec in tokenizer.specs.values()})
     bar = tqdm(total=len(keys), desc=f"pretokenize {split}", unit="sample", disable=not progress)
+    skipped: list[dict[str, str]] = []
     for index, start in enumerate(range(0, len(keys), chunk)):
         part = parts / f"{index:05d}"
         chunk_keys = keys[start : start + chunk]
-        if (part / "keys.json").is_file() and json.loads((part / "keys.json").read_text()) == chunk_keys:
+        done = json.loads((part / CHUNK_NAME).read_text()) if (part / CHUNK_NAME).is_file() else None
+        if done is not None and done["keys"] == chunk_keys:
+            skipped += done["skipped"]
             bar.update(len(chunk_keys))
             continue
         rows: list[dict[str, Any]] = []
+        kept: list[str] = []
+        lost: list[dict[str, str]] = []
         for b in range(0, len(chunk_keys), batch):
-            samples = [load_sample(root, split, k, fields) for k in chunk_keys[b : b + batch]]
-            rows += tokenizer.batch(samples)
-            bar.update(len(samples))
-        TokenStore.from_samples(chunk_keys, rows, vocab).save(part)
+            loaded = [(k, *_load(root, split, k, fields)) for k in chunk_keys[b : b + batch]]
+            for k, _, why in loaded:
+                if why:
+                    warnings.warn(f"pretokenize {split}: skipping sample {k}: {why}", RuntimeWarning, stacklevel=2)
+                    lost.append({"key": k, "error": why})
+            good = [(k, sample) for k, sample, _ in loaded if sample is not None]
+            rows += tokenizer.batch([sample for _, sample in good])
+            kept += [k for k, _ in good]
+            bar.update(len(loaded))
+        TokenStore.from_samples(kept, rows, vocab).save(part)
+        write_json(part / CHUNK_NAME, {"keys": chunk_keys, "skipped": lost})
+        skipped += lost
     bar.close()
     stores = [TokenStore.load(parts / f"{i:05d}") for i in range((len(keys) + chunk - 1) // chunk)]
-    merged = TokenStore.from_samples(keys, [s[i] for s in stores for i in range(len(s))], vocab)
+    kept_keys = [k for s in stores for k in s.keys]
+    merged = TokenStore.from_samples(kept_keys, [s[i] for s in stores for i in range(len(s))], vocab)
     merged.save(out / split)
     shutil.rmtree(parts)
     if not any(parts.parent.iterdir()):
         parts.parent.rmdir()
-    return len(merged)
+    return len(merged), skipped
 
 
 def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str | Path | None = None,
@@ -191,14 +233,17 @@ def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str
         "tokenizer_fingerprint": fingerprint,
         "modalities": {n: _modality_entry(s, loaded) for n, s in specs.items()},
         "splits": dict(old["splits"]) if old else {},
+        "skipped": dict(old.get("skipped", {})) if old else {},
     }
     for split in splits:
         if split not in SPLITS:
             raise ConfigError(f"--splits: {split!r} is not one of {list(SPLITS)}")
         keys = dataset_keys(root, split)
-        if not keys or (manifest["splits"].get(split) == len(keys) and (out / split / "keys.json").is_file()):
+        finished = manifest["splits"].get(split, -1) + len(manifest["skipped"].get(split, []))
+        if not keys or (finished == len(keys) and (out / split / "keys.json").is_file()):
             continue
-        manifest["splits"][split] = _tokenize_split(root, out, split, keys, tokenizer, batch, chunk, progress)
+        manifest["splits"][split], lost = _tokenize_split(root, out, split, keys, tokenizer, batch, chunk, progress)
+        manifest["skipped"][split] = lost
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

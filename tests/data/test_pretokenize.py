@@ -123,3 +123,21 @@ def test_specs_take_the_tokenizers_larger_vocabulary():
     specs = select_specs(64, {"tok_semseg@64": 1024, "tok_depth@64": 16}, None)
     assert list(specs) == ["rgb@64", "tok_depth@64", "tok_semseg@64"]
     assert specs["tok_semseg@64"].vocab_size == 1024 and specs["tok_depth@64"].vocab_size == 512
+
+
+def test_a_corrupt_file_skips_its_sample_names_it_and_the_rest_is_stored(world, tmp_path):
+    import shutil
+
+    synth = tmp_path / "synth"
+    shutil.copytree(world / "synth", synth)
+    keys = dataset_keys(synth, "train")
+    bad = synth / "train" / "semseg" / f"{keys[1]}.png"
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated
+    args = dict(tokenizers=world / "bundle", modalities=["rgb@16", "tok_semseg@16"], splits=["train"], progress=False)
+    with pytest.warns(RuntimeWarning, match=rf"skipping sample {keys[1]}: .*{keys[1]}.png"):
+        manifest = pretokenize_dataset(synth, tmp_path / "t", **args)
+    store = TokenStore.load(tmp_path / "t" / "train")
+    assert store.keys == [k for k in keys if k != keys[1]] and manifest["splits"]["train"] == len(keys) - 1
+    assert [s["key"] for s in manifest["skipped"]["train"]] == [keys[1]]
+    again = pretokenize_dataset(synth, tmp_path / "t", **args)  # a rerun keeps the finished split
+    assert again["skipped"] == manifest["skipped"] and TokenStore.load(tmp_path / "t" / "train").keys == store.keys
