@@ -36,6 +36,7 @@ from omnimask.compat.safetensors_meta import read_metadata_config
 from omnimask.config import ConfigError
 from omnimask.files import CONFIG_NAME, WEIGHTS_NAME
 from omnimask.modalities import ModalitySpec, fourm21_modalities
+from omnimask.model.checkpoint import check_shapes
 from omnimask.model.config import BLOCK_FIELDS, RELEASED_BLOCK, ModelConfig, config_for_specs
 from omnimask.model.fourm import FourM
 from omnimask.nn.mlp import mlp_hidden_dim
@@ -255,11 +256,14 @@ def load_fm(
             reference loss exactly.
     """
     ref, state = read_fm_checkpoint(path)
-    model = FourM(fm_config(ref, state, specs, inputs, outputs, **fields))
+    config = fm_config(ref, state, specs, inputs, outputs, **fields)
+    with torch.device("meta"):  # shapes first: a config that does not fit the weights allocates nothing
+        skeleton = FourM(config)
+    converted, _ = convert_state_dict(skeleton, state)
+    check_shapes(Path(path), {k: tuple(v.shape) for k, v in skeleton.state_dict().items()},
+                 {k: tuple(v.shape) for k, v in converted.items()})
+    model = FourM(config)
     ours, tables = convert_state_dict(model, state)
-    missing = sorted(set(model.state_dict()) - set(ours))
-    if missing:
-        raise ValueError(f"checkpoint {path} lacks {len(missing)} tensors the model needs, e.g. {missing[:5]}")
     model.load_state_dict(ours, strict=True)
     with torch.no_grad():
         for where, table in tables.items():

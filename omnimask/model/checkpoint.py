@@ -101,7 +101,7 @@ def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") 
         skeleton = build()
     if LORA_KEY in meta:
         shapes = {name: shape for k, shape in shapes.items() if (name := merged_name(k)) is not None}
-    _check_shapes(weights, {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, shapes)
+    check_shapes(weights, {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, shapes)
     with safe_open(str(weights), framework="pt", device="cpu") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     if LORA_KEY in meta:
@@ -122,8 +122,9 @@ def _builder(raw: dict[str, Any]) -> Callable[[], FourM | TaskModel]:
     return lambda: FourM(cfg)
 
 
-def _check_shapes(weights: Path, expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> None:
-    """Every tensor the config implies is in the weights' header with the same shape (LoRA extras aside)."""
+def check_shapes(weights: Path, expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> None:
+    """Every tensor the config implies is in the weights (their header) with the same shape; else a
+    ValueError listing the first differences (check on a meta-device skeleton, before allocating)."""
     missing = [k for k in expected if k not in found]
     wrong = [f"{k} {found[k]} in the weights, {expected[k]} by the config" for k in expected
              if k in found and found[k] != expected[k]]

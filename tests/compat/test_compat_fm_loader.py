@@ -124,3 +124,20 @@ def test_unsupported_reference_configs_are_rejected(tmp_path, changes, message):
 def test_missing_num_heads_is_explained():
     with pytest.raises(ConfigError, match="num_heads"):
         fm_config({"domains_in": ["caption"], "domains_out": ["caption"]}, {"mask_token": torch.zeros(1, 1, 64)})
+
+
+def test_a_released_config_that_does_not_fit_its_weights_is_refused_before_building(tmp_path):
+    import json
+    import shutil
+
+    from reference_paths import FIXTURES, SKIP_REASON
+
+    if not (FIXTURES / "fm" / "config.json").is_file():
+        pytest.skip(SKIP_REASON)
+    folder = tmp_path / "fm"
+    shutil.copytree(FIXTURES / "fm", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["decoder_depth"] = 400  # weights hold 2 decoder blocks
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"does not describe .*tensors missing: decoder\.2\."):
+        load_fm(folder)
