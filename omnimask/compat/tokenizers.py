@@ -35,6 +35,7 @@ from safetensors.torch import load_file
 
 from omnimask.compat.safetensors_meta import read_metadata_config
 from omnimask.files import CONFIG_NAME, WEIGHTS_NAME
+from omnimask.model.checkpoint import check_shapes
 from omnimask.tokenizers.base import ModalityTokenizer, build_vq_model, make_card
 from omnimask.tokenizers.card import InputSpec, Output
 from omnimask.tokenizers.diffusion.divae import DiffusionConfig, DiVAEConfig
@@ -297,9 +298,14 @@ def load_released_tokenizer(
         cfg, name=name or (Path(path).stem if Path(path).is_file() else Path(path).name), modality=modality_name,
         input=input or spec, output=output, source="ml-4m release",
     )  # fmt: skip
+    state = convert_state_dict(load_file(str(weights)))
+    with torch.device("meta"):  # shapes first: a config that does not fit the weights allocates nothing
+        skeleton = build_vq_model(card)
+    check_shapes(Path(weights), {k: tuple(v.shape) for k, v in skeleton.state_dict().items()},
+                 {k: tuple(v.shape) for k, v in state.items()})
     model = build_vq_model(card)
     try:
-        model.load_state_dict(convert_state_dict(load_file(str(weights))), strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ValueError(f"{weights} does not match the architecture its config describes: {err}") from err
     return ModalityTokenizer(model, card).eval()

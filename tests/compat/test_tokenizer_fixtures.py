@@ -259,3 +259,19 @@ def test_bad_presets_and_missing_checkpoints_are_clear_errors(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match=r"no model\.safetensors"):
         load_released_tokenizer(tmp_path)
+
+
+def test_a_released_tokenizer_config_that_does_not_fit_its_weights_is_refused_before_building(tmp_path):
+    import json
+    import shutil
+
+    source = FIXTURES / "tokenizers" / "semseg_vqvae"
+    if not (source / "config.json").is_file():
+        pytest.skip(f"no tokenizer fixtures at {FIXTURES}")
+    register_presets(FIXTURES / "presets.json")
+    shutil.copytree(source, tmp_path / "semseg_vqvae")
+    config = json.loads((tmp_path / "semseg_vqvae" / "config.json").read_text())
+    config["codebook_size"] = 4_000_000  # the weights hold 256 codes
+    (tmp_path / "semseg_vqvae" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"does not describe .*shapes differ"):
+        load_released_tokenizer(tmp_path / "semseg_vqvae")
