@@ -241,8 +241,9 @@ class Trainer:
             interrupt.install()
             while self.state.step < self.total_steps:
                 boundary = False
-                if self.world_size > 1:  # per-rank randomness (drop-path) that a resumed run repeats exactly
-                    torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank, self.state.step))
+                # the step's randomness (drop-path, dropout) is a function of (seed, rank, step) alone, so a
+                # resumed run repeats it exactly whatever ran in between (evaluation, checkpointing)
+                torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank, self.state.step))
                 t0 = time.perf_counter()
                 micro = [next(stream) for _ in range(cfg.grad_accum)]
                 data_time = time.perf_counter() - t0

@@ -138,3 +138,13 @@ def test_a_fine_tune_on_two_ranks_matches_one_process(tiny_run, tmp_path, ranks)
     ranks(_train_and_save_grads, 2, _strategy(cfg, tmp_path / "ddp", "ddp"), tmp_path / "grads.pt", 0)
     assert _losses(tmp_path / "ddp") == pytest.approx(_losses(tmp_path / "one"), rel=1e-5)
     _assert_close_states(_weights(tmp_path / "ddp"), _weights(tmp_path / "one"), atol=1e-5)
+
+
+def test_two_ranks_resume_exactly_with_drop_path(tiny_run, tmp_path, ranks):
+    """With drop-path on, 2 ranks interrupted after 2 steps and resumed equal 2 ranks run straight through."""
+    noisy = dataclasses.replace(tiny_run, model=dataclasses.replace(tiny_run.model, drop_path=0.2))
+    ranks(_train_and_save_grads, 2, _strategy(noisy, tmp_path / "straight", "ddp"), tmp_path / "g1.pt", 0)
+    ranks(_train_and_save_grads, 2, _strategy(noisy, tmp_path / "resumed", "ddp"), tmp_path / "g2.pt", 2)
+    ranks(_resume_ranks, 2, _strategy(noisy, tmp_path / "resumed", "ddp"))
+    a, b = _weights(tmp_path / "resumed"), _weights(tmp_path / "straight")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

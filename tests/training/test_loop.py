@@ -126,3 +126,28 @@ def test_ctrl_c_finishes_the_step_then_saves_exactly_what_an_uninterrupted_run_h
     straight.run()
     a, b = _weights(resumed.model), _weights(straight.model)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_exactly_with_drop_path(tiny_config):
+    cfg = dataclasses.replace(tiny_config, steps=6, save_every=2, eval_every=3,
+                              model=dataclasses.replace(tiny_config.model, drop_path=0.2))
+    straight = Trainer(dataclasses.replace(cfg, out_dir=str(cfg.out_dir) + "_straight"))
+    straight.run()
+    killed = Trainer(cfg)
+    real_step, calls = killed.train_step, []
+
+    def dies_in_step_5(micro):  # like kill -9 mid-step: nothing saved after the step-4 checkpoint
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_step(micro)
+
+    killed.train_step = dies_in_step_5
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    resumed = Trainer(cfg)
+    resumed.resume()
+    assert resumed.state.step == 4
+    resumed.run()
+    a, b = _weights(resumed.model), _weights(straight.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
