@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,24 +28,57 @@ def build_parser() -> argparse.ArgumentParser:
         description="omnimask: 4M-style massively multimodal masked modeling — train, generate, evaluate.",
     )
     parser.add_argument("--version", action="version", version=f"omnimask {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (also OMNIMASK_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"omnimask.commands.{name}").register(sub)
     return parser
 
 
+#: Exceptions that mean the user's input was wrong (a file, a value, a config): one line, exit 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, OSError, ValueError)
+
+
+def error_line(err: BaseException) -> str:
+    """What went wrong, in one line (the exception's type where it helps, no traceback)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, ConfigError):
+        return text
+    if isinstance(err, FileNotFoundError) and err.filename:
+        return f"no such file or folder: {err.filename}"
+    if isinstance(err, PermissionError) and err.filename:
+        return f"permission denied: {err.filename}; choose a folder you can write"
+    if isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)) and err.filename:
+        return f"{err.strerror}: {err.filename}"
+    return f"{type(err).__name__}: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+    """Entry point of the console script; returns the process exit code.
+
+    A user error (:data:`USER_ERRORS`) prints ``omnimask CMD: error: ...`` and returns 2; anything else
+    prints one line asking for a report and returns 1. ``--debug`` (or ``OMNIMASK_DEBUG=1``) shows the
+    traceback instead.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("OMNIMASK_DEBUG") == "1"
     try:
         return int(args.func(args) or 0)
-    except ConfigError as err:
-        print(f"omnimask {args.command}: configuration error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"omnimask {args.command}: interrupted", file=sys.stderr)
         return 130
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        print(f"omnimask {args.command}: error: {error_line(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug, not the user's input
+        if debug:
+            raise
+        print(f"omnimask {args.command}: internal error ({error_line(err)}); rerun with --debug for the traceback "
+              "and report it", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

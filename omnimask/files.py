@@ -127,3 +127,16 @@ def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Ma
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=dict(metadata or {"format": "pt"}))
     return Path(path)
+
+
+@contextlib.contextmanager
+def open_safetensors(path: str | Path) -> Iterator[Any]:
+    """``safetensors.safe_open`` of ``path`` on the CPU; a truncated or corrupt file is a ValueError naming it."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            yield f
+    except SafetensorError as err:
+        raise ValueError(f"{path} is not a readable safetensors file ({err}): truncated or corrupt; copy it "
+                         "again or re-export it") from None

@@ -34,9 +34,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from safetensors import safe_open
-
 from omnimask.config import ConfigError
+from omnimask.devices import check_device
 from omnimask.files import (
     CONFIG_NAME,
     ENCODER_CONTRACT_NAME,
@@ -45,6 +44,7 @@ from omnimask.files import (
     TOKENIZERS_DIR,
     WEIGHTS_NAME,
     atomic_path,
+    open_safetensors,
     write_json,
     write_safetensors,
     write_text,
@@ -80,7 +80,7 @@ def _config_of(path: Path) -> dict[str, Any]:
             return {"__bundle__": True}
         config = path / CONFIG_NAME
         return json.loads(config.read_text()) if config.is_file() else {}
-    with safe_open(str(path), framework="pt", device="cpu") as f:
+    with open_safetensors(path) as f:
         return dict(f.metadata() or {})
 
 
@@ -143,12 +143,13 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> FourM:
     from omnimask.model import FourM
 
     path = shipped_model_path() if path is None else Path(path)
+    target = check_device(device)
     if not path.exists():
         raise ConfigError(f"no model at {path}; give a model folder (model.safetensors + config.json)")
     model = load(path)
     if not isinstance(model, FourM):
         raise ConfigError(f"{path} holds a {type(model).__name__}, not a 4M model")
-    return model.to(device)
+    return model.to(target)
 
 
 def _same_tree(a: Path, b: Path) -> bool:
@@ -197,7 +198,7 @@ def export_model(checkpoint: str | Path, out: str | Path, dtype: str = "float16"
     if not weights.is_file() or not (checkpoint / CONFIG_NAME).is_file():
         raise FileNotFoundError(f"{checkpoint} is not a model folder (needs {WEIGHTS_NAME} and {CONFIG_NAME}); "
                                 "give the checkpoint/ folder of a training run")
-    with safe_open(str(weights), framework="pt", device="cpu") as f:
+    with open_safetensors(weights) as f:
         metadata = f.metadata() or {}
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     if LORA_KEY in metadata:  # ship LoRA fine-tunes merged: plain weights, no peft needed to run them

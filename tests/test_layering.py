@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "omnimask"
 #: DESIGN's import order, lowest floor first.
 FLOORS: list[list[str]] = [
     # files: checkpoint-folder names and atomic writes; images: reading photos; progress: bars and log lines
-    ["config", "modalities", "batch", "viz", "files", "images", "progress", "precision"],
+    ["config", "modalities", "batch", "viz", "files", "images", "progress", "precision", "devices"],
     ["nn", "metrics"],
     ["tokenizers", "model"],
     ["masking", "data", "compat"],

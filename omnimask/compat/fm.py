@@ -29,12 +29,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
 
 from omnimask.batch import Batch, ModalityBatch
 from omnimask.compat.safetensors_meta import read_metadata_config
 from omnimask.config import ConfigError
-from omnimask.files import CONFIG_NAME, WEIGHTS_NAME
+from omnimask.files import CONFIG_NAME, WEIGHTS_NAME, open_safetensors
 from omnimask.modalities import ModalitySpec, fourm21_modalities
 from omnimask.model.checkpoint import check_shapes
 from omnimask.model.config import BLOCK_FIELDS, RELEASED_BLOCK, ModelConfig, config_for_specs
@@ -83,7 +82,7 @@ def read_fm_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torc
         config = read_metadata_config(weights)
     if not config:
         raise ValueError(f"{weights}: no config.json beside it and no config in its safetensors metadata")
-    with safe_open(str(weights), framework="pt", device="cpu") as f:
+    with open_safetensors(weights) as f:
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     return config, state
 

@@ -81,5 +81,10 @@ class DataConfig:
         if self.task and self.source == "synth" and self.task not in TRANSFER_TASKS:
             raise ConfigError(f"data.task: {self.task!r} is not a SynthWorld transfer task; choose one of "
                               f"{sorted(TRANSFER_TASKS)} (or write labels beside a store: data.source=store)")
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0 (0: load in the training process), "
+                              f"got {self.num_workers}")
+        if self.resolution < 1:
+            raise ConfigError(f"data.resolution must be >= 1, got {self.resolution}")
         if self.num_train < 1 or self.num_val < 0:
             raise ConfigError("data.num_train must be >= 1 and data.num_val >= 0")

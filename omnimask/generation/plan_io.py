@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from omnimask.config import ConfigError
 from omnimask.generation.plan import Plan, Step
 from omnimask.generation.strategies import AUTOREGRESSIVE
 
@@ -235,7 +236,11 @@ def load_plan(path: str | Path, conditions: Sequence[str] | None = None) -> Plan
     if not path.is_file():
         raise FileNotFoundError(f"no plan file at {path}")
     text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"plan file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                          f"{' '.join(str(err).split())}") from None
     return plan_from_mapping(data, conditions, name=path.stem)
 
 

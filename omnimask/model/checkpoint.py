@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from safetensors import safe_open
 
 from omnimask.config import from_dict, save_config, to_dict
-from omnimask.files import CONFIG_NAME, WEIGHTS_NAME, write_safetensors
+from omnimask.files import CONFIG_NAME, WEIGHTS_NAME, open_safetensors, write_safetensors
 from omnimask.model.config import ModelConfig
 from omnimask.model.fourm import FourM
 
@@ -84,7 +83,7 @@ def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") 
     if not weights.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_NAME} at {path}; expected a directory from save_pretrained")
     config_file = weights.parent / CONFIG_NAME
-    with safe_open(str(weights), framework="pt", device="cpu") as f:
+    with open_safetensors(weights) as f:
         meta = f.metadata() or {}
         shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (the header only)
     if path.is_dir() and config_file.is_file():
@@ -102,7 +101,7 @@ def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") 
     if LORA_KEY in meta:
         shapes = {name: shape for k, shape in shapes.items() if (name := merged_name(k)) is not None}
     check_shapes(weights, {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, shapes)
-    with safe_open(str(weights), framework="pt", device="cpu") as f:
+    with open_safetensors(weights) as f:
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     if LORA_KEY in meta:
         state = merge_lora(state, float(meta[LORA_KEY]))

@@ -19,6 +19,7 @@ assembled under a temporary name, so an interrupted save never leaves a half-wri
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import random
 import shutil
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from omnimask.config import save_config
+from omnimask.config import ConfigError, save_config
 from omnimask.files import RUN_CONFIG_NAME, STATE_NAME, TOKENIZERS_DIR, WEIGHTS_NAME, atomic_dir
 from omnimask.model import FourM, save_pretrained
 from omnimask.model.heads import TaskModel
@@ -113,7 +114,11 @@ def load_training_state(
     path = Path(directory) / STATE_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no {STATE_NAME} in {directory}: it holds weights only and cannot be resumed")
-    payload = torch.load(path, weights_only=True)
+    try:
+        payload = torch.load(path, weights_only=True)  # plain tensors and numbers only: a pickle never runs code
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        raise ConfigError(f"{path} is not a readable training state (refused: {' '.join(str(err).split())[:200]}); "
+                          "resume from an intact checkpoint or start the run again") from None
     (load_optimizer or optimizer.load_state_dict)(payload["optimizer"])
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])

@@ -112,6 +112,8 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "log_every", "max_bad_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
         if self.steps < 1 and self.tokens <= 0:
             raise ConfigError("give a budget: steps >= 1 or tokens > 0")
 

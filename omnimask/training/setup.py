@@ -126,6 +126,12 @@ def build_data(cfg: Any) -> TrainingData:
         specs = select(specs, cfg.head.inputs or cfg.model.inputs or list(specs))
         if not cfg.data.task:
             raise ConfigError(f"head.kind={cfg.head.kind} needs labels: set data.task (e.g. {cfg.head.task!r})")
+    if cfg.data.source in ("synth", "synth_live"):  # rendered at data.resolution: it must be the model's
+        sizes = {n: s.image_size[0] for n, s in specs.items() if s.image_size}
+        wrong = {n: px for n, px in sizes.items() if px != cfg.data.resolution}
+        if wrong:
+            raise ConfigError(f"data.resolution={cfg.data.resolution} does not match the model's image modalities "
+                              f"{wrong} (pixels); set data.resolution to theirs")
     sources = open_sources(cfg.data, specs, cfg.out_dir, cfg.seed)
     masker = WholeInputs(specs) if cfg.head.kind != "none" else Masker(specs, cfg.masking)
     return TrainingData(sources.train, sources.val, specs, masker, cfg.seed, cfg.data.num_workers,

@@ -44,7 +44,8 @@ class Box:
         if isinstance(value, Box):
             return value
         if not isinstance(value, Mapping):
-            raise TypeError(f"expected a Box or a mapping with 'class' and 'box', got {value!r}")
+            raise ValueError(f"a box is a mapping {{\"class\": str, \"box\": [x0, y0, x1, y1]}}, got {value!r}; "
+                             "boxes are a JSON list of them")
         label = value.get("class", value.get("label"))
         if label is None or "box" not in value:
             raise ValueError(f"box {value!r} needs 'class' (or 'label'), 'box' and optionally 'score'")
