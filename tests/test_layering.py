@@ -42,6 +42,7 @@ SAME_FLOOR_ALLOWED: dict[tuple[str, str], str] = {
     ("cli", "commands"): "the CLI assembles the subcommand modules",
     ("cli", "__init__"): "omnimask --version reads the package version",
     ("config", "files"): "config.json is written with the one atomic-write helper (files imports nothing)",
+    ("devices", "config"): "a missing device is a ConfigError, like every other bad setting",
 }
 MAX_LINES = 600
 CUDA_HOME = PACKAGE / "training" / "distributed.py"

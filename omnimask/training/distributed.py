@@ -85,6 +85,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Device types with torch's fused AdamW kernel (:func:`omnimask.training.optim.kernel`).
+FUSED_OPTIMIZER_DEVICES: tuple[str, ...] = ("cpu", "cuda")
+
+
 def _backend(cfg: ParallelConfig, device: torch.device) -> str:
     if cfg.backend != "auto":
         return cfg.backend

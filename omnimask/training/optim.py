@@ -116,7 +116,9 @@ def kernel(params: list[torch.Tensor]) -> dict[str, bool]:
     else ``foreach`` (e.g. FSDP2's sharded DTensor parameters)."""
     from torch.distributed.tensor import DTensor
 
-    plain = all(not isinstance(p, DTensor) and p.device.type in ("cpu", "cuda") for p in params)
+    from omnimask.training.distributed import FUSED_OPTIMIZER_DEVICES
+
+    plain = all(not isinstance(p, DTensor) and p.device.type in FUSED_OPTIMIZER_DEVICES for p in params)
     return {"fused": True} if plain else {"foreach": True}
 
 
