@@ -52,6 +52,7 @@ CASES = [
     ("train --recipe synth_tiny --out {out} --device cuda", "no such device"),
     ("train --recipe nope --out {out}", "unknown recipe 'nope'"),
     (f"train --recipe synth_tiny --out {{tmp}}/tampered --resume {TINY}", "is not a readable training state"),
+    ("train --recipe synth_small --out {tmp}/tampered --resume", "recipe: 'synth_tiny' in the checkpoint, 'synth_small' now"),
     ("eval --model {tmp}/nomodel --out {out}", "no model at"),
     ("synth --out {out} --num -3", "num=-3 must be >= 0"),
     ("pretokenize {tmp}/missing --out {out}", "not a dataset written by"),

@@ -291,3 +291,28 @@ def test_a_sample_with_a_token_id_outside_the_vocabulary_is_skipped_and_named(tm
     assert "train0004" in messages and "token id 999 outside 0..63" in messages and "shard-00001.tar" in messages
     assert "train0001" in messages and "caption holds token id" in messages
     assert source.skipped == {"bad_ids": 2}
+
+
+def test_an_interrupted_sharding_rerun_completes_with_the_same_bytes_and_no_partial_file(tmp_path, monkeypatch):
+    from omnimask.data import shard_writer
+
+    store = _store(tmp_path / "store")
+    shard_dataset(store, tmp_path / "straight", samples_per_shard=3)
+    real, calls = shard_writer._write_tar, []
+
+    def dies_on_the_fifth_tar(path, members):
+        calls.append(path)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        real(path, members)
+
+    monkeypatch.setattr(shard_writer, "_write_tar", dies_on_the_fifth_tar)
+    with pytest.raises(KeyboardInterrupt):
+        shard_dataset(store, tmp_path / "again", samples_per_shard=3)
+    assert not (tmp_path / "again" / "train" / "manifest.json").exists()  # incomplete, and says so
+    monkeypatch.setattr(shard_writer, "_write_tar", real)
+    shard_dataset(store, tmp_path / "again", samples_per_shard=3)
+    files = sorted(p.relative_to(tmp_path / "straight") for p in (tmp_path / "straight").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*") if p.is_file())
+    assert all((tmp_path / "straight" / f).read_bytes() == (tmp_path / "again" / f).read_bytes() for f in files)
+    assert not list((tmp_path / "again").rglob("*.partial"))
