@@ -7,14 +7,11 @@ nothing written under ``{tmp}`` except what the case prepared (so earlier output
 
 from __future__ import annotations
 
-import io
 import shlex
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from hostile_files import huge_png
 
 from omnimask.cli import main
 
@@ -66,17 +63,6 @@ CASES = [
 ]
 
 
-def _huge_png() -> bytes:
-    """A PNG whose header claims 20000 x 20000 pixels (nothing that large is ever decoded)."""
-    buf = io.BytesIO()
-    Image.new("L", (1, 1)).save(buf, format="PNG")
-    data = bytearray(buf.getvalue())
-    ihdr = struct.pack(">II", 20000, 20000) + bytes(data[24:29])
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)
-
-
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """The inputs of the sweep, made once: bad files, a truncated model, a tampered training state."""
@@ -85,7 +71,7 @@ def prepared(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
     (tmp / "text.png").write_text("not an image")
     (tmp / "empty.jpg").write_bytes(b"")
-    (tmp / "huge.png").write_bytes(_huge_png())
+    (tmp / "huge.png").write_bytes(huge_png())
     (tmp / "bad.yaml").write_text("steps: [\n")
     (tmp / "afile").write_text("x")
     (tmp / "truncated").mkdir()

@@ -3,17 +3,15 @@
 The photographs are the ones matplotlib ships in ``mpl-data/sample_data`` (an installed dependency).
 """
 
-import io
 import json
 import shutil
-import struct
-import zlib
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
+from hostile_files import huge_png
 from PIL import Image
 
 from omnimask.config import ConfigError
@@ -65,13 +63,7 @@ def test_unreadable_and_huge_files_are_refused_with_a_reason(tmp_path):
     with pytest.raises(ImageError, match="corrupt"):
         read_image(tmp_path / "cut.jpg")
     # A PNG whose header claims 20000 x 20000 pixels: refused before anything is decoded.
-    buf = io.BytesIO()
-    Image.new("L", (1, 1)).save(buf, format="PNG")
-    data = bytearray(buf.getvalue())
-    ihdr = struct.pack(">II", 20000, 20000) + bytes(data[24:29])
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    (tmp_path / "huge.png").write_bytes(bytes(data))
+    (tmp_path / "huge.png").write_bytes(huge_png())
     with pytest.raises(ImageError, match="over the 100 MP limit"):
         read_image(tmp_path / "huge.png")
     small = read_image(HOPPER, max_pixels=100_000)  # a JPEG over the limit is decoded reduced
