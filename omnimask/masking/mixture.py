@@ -238,6 +238,27 @@ def rgb2all(
     )
 
 
+def one_way(
+    inputs: Iterable[str], targets: Iterable[str], *, alpha: float = 1.0, whole: Iterable[str] = ()
+) -> AlphaMixture:
+    """One component conditioned on ``inputs`` only and predicting ``targets`` only (others unused).
+
+    Args:
+        inputs: conditioning modalities: input alpha ``alpha``, never targets.
+        targets: predicted modalities: target alpha ``alpha``, never inputs.
+        alpha: Dirichlet concentration of both budget splits.
+        whole: inputs given whole rather than sampled (e.g. a caption: keep scheme ``all``).
+    """
+    inputs, targets, whole = list(inputs), list(targets), set(whole)
+    both = set(inputs) & set(targets)
+    if both or not inputs or not targets:
+        raise ConfigError(f"one_way needs disjoint, non-empty inputs and targets; got {inputs} -> {targets}")
+    table = {m: ModalityAlphas(input_alphas=(alpha,), target_alphas=(0.0,), keep=("all",) if m in whole else None)
+             for m in inputs}
+    table.update({m: ModalityAlphas(input_alphas=(0.0,), target_alphas=(alpha,)) for m in targets})
+    return AlphaMixture(modalities=table)
+
+
 def combine_mixtures(parts: Sequence[AlphaMixture | tuple[AlphaMixture, float]]) -> AlphaMixture:
     """Concatenate mixtures' components; each part's total sampling probability is its weight.
 

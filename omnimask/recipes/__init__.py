@@ -9,11 +9,12 @@ minutes on a laptop CPU.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from omnimask.config import ConfigError
 from omnimask.data.config import DataConfig
-from omnimask.masking import MaskingConfig, all2all, combine_mixtures, rgb2all
+from omnimask.masking import MaskingConfig, all2all, combine_mixtures, one_way, rgb2all
 from omnimask.modalities import get_modality_set
 from omnimask.model import ModelConfig
 from omnimask.recipes.specialist import synth_specialist
@@ -75,6 +76,35 @@ def synth_small() -> TrainConfig:
     )  # fmt: skip
 
 
+
+def synth_small_focus() -> TrainConfig:
+    """The shipped model's second stage: a finished ``synth_small`` run continued with its weak targets in focus.
+
+    Starts from ``runs/synth_small/checkpoint`` (``--set init_from=DIR`` for another) and keeps every
+    setting of ``synth_small`` but the schedule (10 000 more steps, peak lr 1e-3 after 200 warm-up
+    steps) and the mixture: two thirds ``synth_small``'s, one third split between RGB → boxes,
+    semseg, caption and global embedding, and caption (whole) → global embedding and RGB tokens — the
+    rows where the generalist trailed its specialists (boxes, semseg, retrieval, text → image).
+    """
+    base = synth_small()
+    rgb, res = "rgb@64", 64
+    focus = combine_mixtures([
+        one_way([rgb], ["det", f"tok_semseg@{res}", "caption", "tok_clip_global"]),
+        one_way(["caption"], ["tok_clip_global", f"tok_rgb@{res}"], whole=["caption"]),
+    ])
+    stage_one = base.masking.mixture
+    assert stage_one is not None, "synth_small names its mixture"
+    return dataclasses.replace(
+        base,
+        recipe="synth_small_focus",
+        out_dir="runs/synth_small_focus",
+        init_from="runs/synth_small/checkpoint",
+        masking=dataclasses.replace(base.masking,
+                                    mixture=combine_mixtures([(stage_one, 2.0), (focus, 1.0)])),
+        optim=dataclasses.replace(base.optim, lr=1e-3, warmup_steps=200),
+        steps=10_000,
+    )  # fmt: skip
+
 def _released(name: str, size: str, modality_set: str, tokens_in: int, batch: int, world: int, blr: float,
               clip: float) -> TrainConfig:
     mods = list(get_modality_set(modality_set))
@@ -109,7 +139,8 @@ RELEASED = {
 }
 
 RECIPES: dict[str, Callable[..., TrainConfig]] = {
-    "synth_tiny": synth_tiny, "synth_small": synth_small, "synth_specialist": synth_specialist,
+    "synth_tiny": synth_tiny, "synth_small": synth_small, "synth_small_focus": synth_small_focus,
+    "synth_specialist": synth_specialist,
 }
 RECIPES.update({name: (lambda name=name, args=args: _released(name, *args)) for name, args in RELEASED.items()})
 

@@ -21,7 +21,7 @@ import dataclasses
 import math
 
 from omnimask.config import ConfigError
-from omnimask.masking import AlphaMixture, ModalityAlphas, combine_mixtures
+from omnimask.masking import combine_mixtures, one_way
 from omnimask.training.config import TrainConfig
 
 #: Task → (input stems, target stem); ``@R`` is appended to image modalities at the run's resolution.
@@ -52,7 +52,8 @@ def specialist_of(base: TrainConfig, task: str) -> TrainConfig:
             raise ConfigError(f"the base recipe {base.recipe!r} has no modality {name!r}; it has {sorted(specs)}")
     sequence_target = specs[target].is_sequence
     inputs = [*sources, target] if sequence_target else sources
-    mixture = combine_mixtures([_one_to_one(source, target, specs[source].is_sequence) for source in sources])
+    mixture = combine_mixtures([one_way([source], [target], whole=[source] if specs[source].is_sequence else ())
+                                for source in sources])
     base_masking = base.masking
     num_in = min(base_masking.num_input_tokens, max(specs[source].num_tokens for source in sources))
     num_out = min(base_masking.num_target_tokens, specs[target].num_tokens)
@@ -69,15 +70,6 @@ def specialist_of(base: TrainConfig, task: str) -> TrainConfig:
         steps=steps,
         tokens=0,
     )
-
-
-def _one_to_one(source: str, target: str, source_is_sequence: bool) -> AlphaMixture:
-    """One component: all of ``source`` (a sequence whole) as input, ``target`` as the only target."""
-    keep = ("all",) if source_is_sequence else None
-    return AlphaMixture(modalities={
-        source: ModalityAlphas(input_alphas=(1.0,), target_alphas=(0.0,), keep=keep),
-        target: ModalityAlphas(input_alphas=(0.0,), target_alphas=(1.0,)),
-    })  # fmt: skip
 
 
 def synth_specialist(task: str) -> TrainConfig:
