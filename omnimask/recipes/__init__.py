@@ -76,7 +76,6 @@ def synth_small() -> TrainConfig:
     )  # fmt: skip
 
 
-
 def synth_small_focus() -> TrainConfig:
     """The shipped model's second stage: a finished ``synth_small`` run continued with its weak targets in focus.
 
@@ -87,7 +86,8 @@ def synth_small_focus() -> TrainConfig:
     rows where the generalist trailed its specialists (boxes, semseg, retrieval, text → image).
     """
     base = synth_small()
-    rgb, res = "rgb@64", 64
+    res = base.data.resolution
+    rgb = f"rgb@{res}"
     focus = combine_mixtures([
         one_way([rgb], ["det", f"tok_semseg@{res}", "caption", "tok_clip_global"]),
         one_way(["caption"], ["tok_clip_global", f"tok_rgb@{res}"], whole=["caption"]),
@@ -104,6 +104,7 @@ def synth_small_focus() -> TrainConfig:
         optim=dataclasses.replace(base.optim, lr=1e-3, warmup_steps=200),
         steps=10_000,
     )  # fmt: skip
+
 
 def _released(name: str, size: str, modality_set: str, tokens_in: int, batch: int, world: int, blr: float,
               clip: float) -> TrainConfig:

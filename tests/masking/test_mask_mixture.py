@@ -12,6 +12,7 @@ from omnimask.masking import (
     all2all,
     combine_mixtures,
     load_alpha_mixture,
+    one_way,
     parse_alpha_mixture,
     rgb2all,
     save_alpha_mixture,
@@ -151,3 +152,16 @@ def test_restrict():
     with pytest.raises(ConfigError, match="no alphas"):
         mix.restrict(["det"])
     assert isinstance(mix, AlphaMixture)
+
+
+def test_one_way_conditions_on_its_inputs_only_and_predicts_its_targets_only():
+    mix = one_way(["caption", "rgb@64"], ["tok_rgb@64", "det"], alpha=0.5, whole=["caption"])
+    table = mix.modalities
+    assert table["caption"].input_alphas == (0.5,) and table["caption"].target_alphas == (0.0,)
+    assert table["caption"].keep == ("all",) and table["rgb@64"].keep == ("random",)
+    assert table["det"].input_alphas == (0.0,) and table["det"].target_alphas == (0.5,)
+    assert set(table) == {"caption", "rgb@64", "tok_rgb@64", "det"}
+    with pytest.raises(ConfigError, match="disjoint"):
+        one_way(["rgb@64"], ["rgb@64"])
+    with pytest.raises(ConfigError, match="non-empty"):
+        one_way(["rgb@64"], [])

@@ -63,7 +63,7 @@ def browser():
     driver.quit()
 
 
-def test_drag_a_box_and_the_generated_rgb_changes(server, browser):
+def test_dragging_a_box_regenerates_the_rgb_from_the_moved_box(server, browser):
     browser.get(server)
     wait = WebDriverWait(browser, 120)
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
