@@ -35,6 +35,7 @@ the worker is idle, so the driver can time the two sides one at a time. Requests
 * ``time`` {case, precision, n}: runs the case ``n`` times; replies the seconds of each run (and for
   generation the target tokens of the last run). Cases: ``{"kind": "train"}``, ``{"kind": "mask",
   "samples": k}`` (seconds per sample), ``{"kind": "gen", ...}`` (the plan's fields, see the driver).
+* ``profile`` {case, precision, n, out}: as ``time``, under ``torch.profiler``; the op table goes to ``out``.
 * ``quit``.
 """
 
@@ -416,6 +417,17 @@ class Worker:
             reply["tokens"] = result.tolist()
         return reply
 
+    def profile(self, case: dict, precision: str, n: int, out: str) -> dict:
+        """``n`` runs of a case under ``torch.profiler``; the op table (by self CPU time) goes to ``out``."""
+        run, _ = self.runner(case)
+        with autocast(precision):
+            run()  # warm-up outside the profile
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                for _ in range(n):
+                    run()
+        Path(out).write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+        return {"out": out}
+
 
 def requests(stream: Any) -> Iterator[dict]:
     for line in stream:
@@ -442,6 +454,7 @@ def serve(checkout: Path, protocol: Any) -> None:
         "logits": worker.logits,
         "conditions": worker.read_conditions,
         "time": worker.time,
+        "profile": worker.profile,
     }
     for request in requests(sys.stdin):
         command = request.pop("cmd")

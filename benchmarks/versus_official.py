@@ -34,7 +34,7 @@ Usage::
 
     .venv/bin/python -m benchmarks.versus_official --official /path/to/ml-4m \\
         --official-python /path/to/ml4m-venv/bin/python [--precisions fp32,bf16] [--rounds 5] \\
-        [--only train,gen,masking,flops] [--threads 2] [--json results.json]
+        [--only train,gen,masking,flops] [--threads 2] [--json results.json] [--profile DIR]
 
 The official environment (its own venv, never omnimask's): ``torch`` (CPU), ``einops``,
 ``huggingface_hub==0.24.0``, ``tokenizers``, ``tqdm``, ``numpy``, ``safetensors``, ``pyyaml``,
@@ -464,6 +464,20 @@ def warm_up(case: Case, worker: OfficialWorker, precision: str) -> None:
     case.repeats = max(1, min(MAX_REPEATS, math.ceil(TARGET_CALL_S / max(min(ours, theirs), 1e-6))))
 
 
+def profile_both(case: Case, worker: OfficialWorker, precision: str, out_dir: Path, n: int = 3) -> None:
+    """``n`` runs of a case per side under ``torch.profiler``: ``out_dir/<case>.<precision>.{omnimask,official}.txt``
+    hold the op tables (by self CPU time), to see where the two sides spend a step differently."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{re.sub(r'[^A-Za-z0-9]+', '_', case.name).strip('_')}.{precision}"
+    case.run()  # warm-up outside the profile
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(n):
+            case.run()
+    Path(f"{stem}.omnimask.txt").write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+    worker.request("profile", case=case.request, precision=precision, n=n, out=f"{stem}.official.txt")
+    print(f"profiles: {stem}.omnimask.txt, {stem}.official.txt", file=sys.stderr)
+
+
 def time_both(case: Case, worker: OfficialWorker, precision: str, official_first: bool) -> None:
     """One round of a case: each side runs its repeats while the other waits."""
 
@@ -601,6 +615,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--flops-batch", type=int, default=8, help="samples per 4M-B step of the FLOP/s measurement")
     parser.add_argument("--flops-steps", type=int, default=3, help="timed 4M-B steps")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="also write torch.profiler op tables of every timed case, both sides, to this folder",
+    )
     args = parser.parse_args()
     args.precisions = [p for p in args.precisions.split(",") if p]
     args.only = {p for p in args.only.split(",") if p}
@@ -626,6 +646,8 @@ def measure_groups(
                 print(f"\ntiming {group}, {precision} ...", file=sys.stderr, flush=True)
                 cases = build(precision)
                 measure(cases, worker, precision, args.rounds)
+                for case in cases if args.profile else ():
+                    profile_both(case, worker, precision, args.profile)
                 measured[precision] += cases
     return {p: cases for p, cases in measured.items() if cases}
 
