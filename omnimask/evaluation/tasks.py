@@ -16,6 +16,7 @@ semseg                 RGB → semantic classes   mIoU
 det                    RGB → boxes              mAP@0.5
 caption                RGB → caption            precision of stated colours / shapes / counts
 caption2rgb            caption → RGB            R@1 of the own caption among 100 (MiniCLIP), CLIP score
+boxes2rgb              caption + boxes → RGB    share of the image's foreground inside the given boxes
 retrieval_caption2rgb  caption → global emb.    R@1 / R@5 against RGB → global embedding
 retrieval_depth2rgb    depth → global emb.      R@1 / R@5 against RGB → global embedding
 retrieval_semseg2rgb   semseg → global emb.     R@1 / R@5 against RGB → global embedding
@@ -32,6 +33,7 @@ from typing import Any
 from omnimask.data.synthworld import SEMANTIC_CLASSES
 from omnimask.evaluation import baselines
 from omnimask.evaluation.metrics import (
+    BoxPlacementMetric,
     CaptionMetric,
     ClipScoreMetric,
     DepthMetric,
@@ -146,6 +148,10 @@ TASK_LIST: tuple[Task, ...] = (
          plan={"preset": "quality", "num_steps": 8},
          headlines=(Headline(key="r@1", label="own caption R@1 (MiniCLIP)", higher_is_better=True),
                     Headline(key="clip_score", label="CLIP score", higher_is_better=True))),
+    Task(name="boxes2rgb", title="caption + boxes → RGB", inputs=(CAPTION, DET), target=Ref("image_tokens", "rgb"),
+         metric=lambda _: BoxPlacementMetric(), truth=_field("rgb"), reference=_field("det"),
+         baseline=baselines.mean_image, view="rgb", plan={"preset": "quality", "num_steps": 8},
+         headlines=(Headline(key="in_boxes", label="foreground inside the boxes", higher_is_better=True),)),
     _retrieval("retrieval_caption2rgb", "caption → RGB retrieval", CAPTION, RGB),
     _retrieval("retrieval_depth2rgb", "depth → RGB retrieval", _DEPTH, RGB),
     _retrieval("retrieval_semseg2rgb", "semseg → RGB retrieval", _SEMSEG, RGB),

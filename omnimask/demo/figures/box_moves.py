@@ -5,11 +5,10 @@ and the scene's caption each time, with the same seed, so only the box differs b
 
 from __future__ import annotations
 
-import numpy as np
-
 from omnimask.demo.context import DemoContext, Figure, scene_label
 from omnimask.demo.layout import Cell, panel
 from omnimask.demo.pictures import boxes_picture, decoded_picture
+from omnimask.evaluation.metrics.placement import inside_boxes
 from omnimask.generation.conditions import inpaint, move_box
 from omnimask.generation.plan import describe_plan
 
@@ -33,14 +32,6 @@ def _box_steps(box: list[float]) -> list[float]:
     room, sign = (1.0 - x1, 1.0) if (1.0 - x1) >= x0 else (x0, -1.0)
     step = min(0.1, room / STEPS)
     return [sign * step * k for k in range(STEPS + 1)]
-
-
-def outside_boxes(boxes: list[list[float]], size: int) -> np.ndarray:
-    """(size, size) bool: True where no box (``[x0, y0, x1, y1]`` in [0, 1]) covers the pixel."""
-    keep = np.ones((size, size), dtype=bool)
-    for x0, y0, x1, y1 in boxes:
-        keep[int(np.floor(y0 * size)):int(np.ceil(y1 * size)), int(np.floor(x0 * size)):int(np.ceil(x1 * size))] = False
-    return keep
 
 
 def make(ctx: DemoContext) -> Figure:
@@ -69,7 +60,7 @@ def make(ctx: DemoContext) -> Figure:
         seconds += timed.seconds
         if can_inpaint:  # keep the scene's RGB tokens outside the old and the new box
             name = dm.name("tok_rgb")
-            keep = outside_boxes([sample["det"][index]["box"], boxes[index]["box"]], dm.resolution)
+            keep = ~inside_boxes([sample["det"][index], boxes[index]], dm.resolution, dm.resolution)
             conditions[name] = inpaint(dm.condition("tok_rgb", [sample["rgb"]]), dm.specs[name], keep)
             timed = dm.generate(conditions, the_plan, ctx.seed)
             rows[2].append(Cell(decoded_picture("tok_rgb", dm.decode(timed.generation.state, ["tok_rgb"])["tok_rgb"],

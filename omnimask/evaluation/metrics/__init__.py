@@ -1,4 +1,4 @@
-"""Task metrics of the 4M evaluation: depth, normals, segmentation, detection, captions, retrieval.
+"""Task metrics of the 4M evaluation: depth, normals, segmentation, detection, captions, retrieval, box placement.
 
 Every metric is an accumulator with ``update(preds, truths)`` (two equally long per-sample sequences)
 and ``compute() -> dict`` of named numbers, so the harness treats them alike. The formulas they
@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from omnimask.evaluation.metrics.captions import CaptionMetric, parse_caption, score_caption
 from omnimask.evaluation.metrics.detection import DetectionMetric
 from omnimask.evaluation.metrics.maps import DepthMetric, NormalMetric, SemsegMetric
+from omnimask.evaluation.metrics.placement import BoxPlacementMetric
 from omnimask.evaluation.metrics.retrieval import ClipScoreMetric, RetrievalMetric
 
 
@@ -22,6 +23,7 @@ class Metric(Protocol):
 
 
 __all__ = [
+    "BoxPlacementMetric",
     "CaptionMetric",
     "ClipScoreMetric",
     "DepthMetric",
