@@ -110,7 +110,11 @@ class Report:
         for r in self.results:
             for h in TASKS[r.task].headlines:
                 values = {c: _scaled(r.values[c].get(h.key), h.scale) if r.values.get(c) else None for c in COLUMNS}
-                rows.append(Row(r.task, r.title, h.key, h.label, h.higher_is_better, values, dict(r.notes)))
+                notes = dict(r.notes)
+                for c in COLUMNS:  # measured, yet no number: the metric is undefined on those predictions
+                    if r.values.get(c) and values[c] is None and c not in notes:
+                        notes[c] = f"{h.label} is undefined on its predictions"
+                rows.append(Row(r.task, r.title, h.key, h.label, h.higher_is_better, values, notes))
         return rows
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from eval_doubles import ARCH, GLOBAL_NAME, FakeGlobalTokenizer, FakeLabeler, Pe
 from omnimask.evaluation import TASKS, Predictor, evaluate, run_task
 from omnimask.evaluation.harness import add_global_embeddings
 from omnimask.evaluation.predict import RGB, Ref
-from omnimask.evaluation.report import NOT_GIVEN
+from omnimask.evaluation.report import COLUMNS, NOT_GIVEN, Report, TaskResult
 from omnimask.model import FourM, config_for_specs
 from omnimask.tokenizers.bundle import save_tokenizers
 
@@ -118,3 +118,21 @@ def test_results_repeat_under_a_seed(model, bundle, scenes):
     assert first.values == again.values
     for a, b in zip(first.examples, again.examples):
         np.testing.assert_array_equal(a.outputs["model"], b.outputs["model"])
+
+
+def test_box_placement_task_scores_the_scenes_own_images(model_dir):
+    report = evaluate(model_dir, "synth:seed=5,num=4", tasks="boxes2rgb", labeler=None, batch_size=4, progress=False)
+    result = report.result("boxes2rgb")
+    assert 0.3 < result.values["truth"]["in_boxes"] <= 1.0  # the scenes' own objects lie in their boxes
+    assert 0.0 <= result.values["model"]["in_boxes"] <= 1.0 and result.values["model"]["images"] == 4
+
+
+def test_a_measured_but_undefined_metric_says_so_in_the_table():
+    values = {c: None for c in COLUMNS}
+    values["baseline"] = {"in_boxes": float("nan"), "judged": 0.0, "images": 100.0}
+    values["truth"] = {"in_boxes": 0.69, "judged": 100.0, "images": 100.0}
+    table = Report([TaskResult("boxes2rgb", "caption + boxes → RGB", values, {"specialist": NOT_GIVEN}, 0.0)],
+                   {}).markdown()
+    assert "| 0.690 |" in table
+    assert "] trivial baseline: foreground inside the boxes is undefined on its predictions" in table
+    assert "model: not measured" in table  # a column never run keeps the generic note
