@@ -11,7 +11,6 @@ import socket
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from omnimask.data.config import DataConfig
@@ -33,11 +32,9 @@ def _entry(rank, fn, world_size, port, args):
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank)
     )
     torch.set_num_threads(1)
-    try:
-        fn(rank, *args)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    fn(rank, *args)
+    # No destroy_process_group(): a rank whose peer had already finished hung in it now and then
+    # (gloo, torch 2.13), stalling the suite; the forked rank ends with os._exit right after this.
 
 
 def run_ranks(fn, world_size, *args):
