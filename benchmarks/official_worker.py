@@ -421,12 +421,18 @@ class Worker:
         """``n`` runs of a case under ``torch.profiler``; the op table (by self CPU time) goes to ``out``."""
         run, _ = self.runner(case)
         with autocast(precision):
-            run()  # warm-up outside the profile
-            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-                for _ in range(n):
-                    run()
-        Path(out).write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+            Path(out).write_text(profile_table(run, n))
         return {"out": out}
+
+
+def profile_table(run: Callable[[], Any], n: int) -> str:
+    """One warm-up call of ``run``, then ``n`` calls under ``torch.profiler``: the op table by self CPU time
+    (used by both sides of the benchmark)."""
+    run()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(n):
+            run()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40)
 
 
 def requests(stream: Any) -> Iterator[dict]:

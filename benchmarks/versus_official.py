@@ -64,7 +64,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.generation import generated_tokens, scenarios
-from benchmarks.official_worker import ALPHAS, NUM_INPUT_TOKENS, NUM_TARGET_TOKENS, REQUIRED_FILES, TEXT_TOKENIZER
+from benchmarks.official_worker import (
+    ALPHAS,
+    NUM_INPUT_TOKENS,
+    NUM_TARGET_TOKENS,
+    REQUIRED_FILES,
+    TEXT_TOKENIZER,
+    profile_table,
+)
 from benchmarks.train_throughput import matmul_roof
 from omnimask.batch import Batch, ModalityBatch
 from omnimask.compat import batch_from_reference, load_fm
@@ -469,11 +476,7 @@ def profile_both(case: Case, worker: OfficialWorker, precision: str, out_dir: Pa
     hold the op tables (by self CPU time), to see where the two sides spend a step differently."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{re.sub(r'[^A-Za-z0-9]+', '_', case.name).strip('_')}.{precision}"
-    case.run()  # warm-up outside the profile
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        for _ in range(n):
-            case.run()
-    Path(f"{stem}.omnimask.txt").write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+    Path(f"{stem}.omnimask.txt").write_text(profile_table(case.run, n))
     worker.request("profile", case=case.request, precision=precision, n=n, out=f"{stem}.official.txt")
     print(f"profiles: {stem}.omnimask.txt, {stem}.official.txt", file=sys.stderr)
 
@@ -646,8 +649,9 @@ def measure_groups(
                 print(f"\ntiming {group}, {precision} ...", file=sys.stderr, flush=True)
                 cases = build(precision)
                 measure(cases, worker, precision, args.rounds)
-                for case in cases if args.profile else ():
-                    profile_both(case, worker, precision, args.profile)
+                if args.profile:
+                    for case in cases:
+                        profile_both(case, worker, precision, args.profile)
                 measured[precision] += cases
     return {p: cases for p, cases in measured.items() if cases}
 
