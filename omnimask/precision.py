@@ -6,8 +6,12 @@
 * a CPU → ``bf16`` only when it has bf16 matrix instructions (``amx_bf16`` or ``avx512_bf16`` among the
   ``/proc/cpuinfo`` flags; where that file does not exist, the probe alone decides) **and** a start-up
   probe confirms it: a few milliseconds of (512 × 256) · (256 × 256) matmuls in each dtype, the faster
-  by at least :data:`MIN_SPEEDUP` wins. Without those instructions bf16 runs 10–280× slower than fp32
-  (measured on this project's AMD machines), so it is never chosen there, and not even probed.
+  by at least :data:`MIN_SPEEDUP` wins. The probe runs on one thread, in interleaved rounds: on two
+  threads a busy second core (another process) stalled the bf16 kernels' thread barrier for
+  milliseconds and made a bf16-fast CPU look 30× slower in bf16 (measured: 0.03× on two threads,
+  4.1–4.4× on one, on the same loaded 2-core AMD EPYC with AVX512-BF16). Without those
+  instructions bf16 runs 10–280× slower than fp32 (measured on this project's AMD machines), so it
+  is never chosen there, and not even probed.
 
 The probe runs once per process (:func:`cpu_probe` is cached) and :func:`describe` says what it found,
 for the logs.
@@ -86,13 +90,23 @@ def time_matmul(dtype: torch.dtype, repeats: int = 5, budget_s: float = 0.05) ->
     return best
 
 
+#: Interleaved fp32 / bf16 rounds of the probe (the best of each dtype counts).
+PROBE_ROUNDS = 3
+
+
 @functools.cache
 def cpu_probe() -> CpuProbe:
-    """Probe this CPU once per process (see the module docstring)."""
+    """Probe this CPU once per process, on one thread (see the module docstring)."""
     flags = cpu_bf16_flags()
     if flags == ():
         return CpuProbe(flags)
-    return CpuProbe(flags, time_matmul(torch.float32), time_matmul(torch.bfloat16))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rounds = [(time_matmul(torch.float32), time_matmul(torch.bfloat16)) for _ in range(PROBE_ROUNDS)]
+    finally:
+        torch.set_num_threads(threads)
+    return CpuProbe(flags, min(f for f, _ in rounds), min(b for _, b in rounds))
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:

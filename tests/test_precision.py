@@ -42,3 +42,23 @@ def test_the_real_probe_times_both_dtypes_only_where_bf16_instructions_exist():
         assert probe.fp32_s > 0 and probe.bf16_s > 0
         assert resolve_precision("auto", "cpu") == ("bf16" if probe.speedup >= precision.MIN_SPEEDUP else "fp32")
     assert precision.cpu_probe() is probe  # once per process
+
+
+def test_the_probe_times_on_one_thread_in_interleaved_rounds_and_restores_the_thread_count(monkeypatch):
+    calls = []
+    times = {torch.float32: iter([8e-4, 4e-4, 6e-4]), torch.bfloat16: iter([3e-4, 2e-4, 1e-4])}
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ("avx512_bf16",))
+    monkeypatch.setattr(precision, "time_matmul",
+                        lambda dtype: calls.append((dtype, torch.get_num_threads())) or next(times[dtype]))
+    precision.cpu_probe.cache_clear()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        probe = precision.cpu_probe()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+        precision.cpu_probe.cache_clear()
+    assert [d for d, _ in calls] == [torch.float32, torch.bfloat16] * precision.PROBE_ROUNDS
+    assert {n for _, n in calls} == {1}
+    assert probe.fp32_s == 4e-4 and probe.bf16_s == 1e-4  # the best round of each dtype
