@@ -2,7 +2,7 @@
 
 Starts the app (the shipped model) with uvicorn in this process, sends ``--requests`` POST /generate
 (RGB → depth from a held-out scene, every request its own seed) from ``--clients`` threads, and prints
-p50 / p95 / max latency, throughput and the error count. Usage:
+p50 / p95 / max latency, throughput and the error count; it exits 1 when any request failed. Usage:
 ``python -m benchmarks.serve_load [--requests 200] [--clients 8] [--threads 2]``.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from omnimask.serve.engine import Engine
 from omnimask.serve.settings import ServeSettings
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
@@ -40,10 +41,14 @@ def main() -> None:
     rgb = httpx.get(f"{url}/scene/0").json()["rgb"]
 
     def one(i: int) -> tuple[float, int]:
+        """(seconds, HTTP status) of one request; status 0 when it got no answer."""
         t0 = time.perf_counter()
-        r = httpx.post(f"{url}/generate", json={"conditions": {"rgb": rgb}, "targets": ["depth"], "seed": i},
-                       timeout=120)
-        return time.perf_counter() - t0, r.status_code
+        try:
+            code = httpx.post(f"{url}/generate", json={"conditions": {"rgb": rgb}, "targets": ["depth"], "seed": i},
+                              timeout=120).status_code
+        except httpx.HTTPError:
+            code = 0
+        return time.perf_counter() - t0, code
 
     one(0)  # warm-up
     start = time.perf_counter()
@@ -57,7 +62,11 @@ def main() -> None:
     print(f"{args.requests} requests from {args.clients} clients, RGB -> depth, torch threads {args.threads}")
     print(f"latency p50 {statistics.median(latencies) * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms, "
           f"max {latencies[-1] * 1e3:.0f} ms; {args.requests / wall:.1f} requests/s; errors {errors}")
+    if errors:
+        codes = sorted({code for _, code in results if code != 200})
+        print(f"{errors} of {args.requests} requests failed (HTTP {codes})", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,7 +2,8 @@
 
 Errors are JSON ``{"detail": [{"loc": [...field path...], "msg": "..."}]}`` — FastAPI's own shape for
 schema violations (422), the same for what :class:`~omnimask.serve.engine.ServeError` refuses (413, 422,
-503) — and never a stack trace: anything unexpected is logged and answered 500 with one line.
+503) — and never a stack trace: anything unexpected is logged and answered 500 with one line. A body over
+``max_request_bytes`` is refused (413) before it is read (:class:`BodyLimit`).
 
 Endpoints run in FastAPI's thread pool; the engine queues them onto the model one at a time.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnimask.serve.engine import Engine, ServeError
 from omnimask.serve.schemas import EditRequest, GenerateRequest, GenerateResponse, RetrieveRequest, RetrieveResponse
@@ -26,6 +28,41 @@ log = logging.getLogger("omnimask.serve")
 
 def _error(status: int, loc: list[Any], message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": [{"loc": loc, "msg": message}]}, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is answered 413 without the app reading it —
+    at once from its Content-Length, or as soon as a chunked body (no Content-Length) grows past it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.limit:
+                return await self.refuse(int(length), scope, receive, send)
+            return await self.app(scope, receive, send)
+        received: list[Message] = []
+        size = 0
+        while not received or (received[-1]["type"] == "http.request" and received[-1].get("more_body")):
+            received.append(await receive())
+            size += len(received[-1].get("body", b""))
+            if size > self.limit:
+                return await self.refuse(size, scope, receive, send, "at least ")
+        replay = iter(received)
+
+        async def again() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, again, send)
+
+    async def refuse(self, size: int, scope: Scope, receive: Receive, send: Send, at_least: str = "") -> None:
+        message = (f"the request body is {at_least}{size} bytes, over max_request_bytes ({self.limit}); send "
+                   "smaller uploads, or start the server with a larger --set max_request_bytes=...")
+        await _error(413, ["body"], message)(scope, receive, send)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -45,9 +82,11 @@ def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="omnimask", version="1", description="4M: any modality from any others — generate, edit, "
                   "retrieve. Conditions and formats: omnimask.serve.schemas.")
 
+    app.add_middleware(BodyLimit, limit=engine.settings.max_request_bytes)
+
     @app.exception_handler(ServeError)
     async def refused(request: Request, err: ServeError) -> JSONResponse:
-        loc = ["body", *[int(p) if p.isdigit() else p for p in err.field.split(".")]] if err.field else ["server"]
+        loc = [err.part, *[int(p) if p.isdigit() else p for p in err.field.split(".") if p]]
         headers = {"Retry-After": "1"} if err.status == 503 else None
         return _error(err.status, loc, err.message, headers)
 

@@ -9,9 +9,16 @@ model's full name) → value:
   ``omnimask synth`` (16-bit depth in 1/1000 m, normals as RGB, class ids as grey levels, edges as white);
 * ``caption``: text; ``det``: ``[{"class": "cube", "box": [x0, y0, x1, y1]}, ...]`` with coordinates in
   [0, 1]; ``metadata``: ``{"brightness": 120.0, ...}``; ``color_palette``: ``{"colors": [[r, g, b], ...]}``.
+  A sequence longer than its modality holds (a caption of 48 tokens on the shipped model) is refused, not cut.
 
 ``masks`` makes a given map or RGB partial (4M's in-painting): modality → base64 PNG, white where the
-given value is kept, black where the model fills in.
+given value is kept, black where the model fills in. A token is kept when every pixel of its patch is
+white; the answer keeps those tokens, and its picture is the given picture there, pixel for pixel (an
+answer's ``png`` given back with a new mask goes on from it), and the model's fill elsewhere.
+
+``plan`` replaces ``preset`` and ``settings`` with a whole plan: what an ``omnimask generate --plan FILE``
+file holds (our ``{"steps": [{"target": ..., <Step fields>}, ...]}``, a released generation-settings
+mapping, or a flat schedule list), the same bytes as that command for the same seed.
 """
 
 from __future__ import annotations
@@ -42,10 +49,13 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     conditions: dict[str, Any] = Field(..., description="modality -> value")
-    targets: list[str] = Field(..., min_length=1, description="modalities to generate, in chained order")
+    targets: list[str] = Field(default_factory=list, description="modalities to generate, in chained order "
+                               "(at least one; with a plan they may be left out, else they must be its targets)")
     masks: dict[str, str] = Field(default_factory=dict, description="modality -> base64 PNG keep mask")
     preset: Literal["fast", "quality"] = "fast"
     settings: dict[str, StepSettings] = Field(default_factory=dict, description="target -> decoding overrides")
+    plan: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        None, description="a whole plan, as a plan file holds it (instead of preset and settings)")
     seed: Seed = 0
 
 

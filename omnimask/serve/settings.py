@@ -12,6 +12,8 @@ class ServeSettings:
     """Limits of ``omnimask serve`` (each is a ``--set``-able field of the command).
 
     Attributes:
+        max_request_bytes: largest request body, in bytes; refused (413) from its Content-Length before it
+            is read, or as soon as a chunked body grows past it.
         max_upload_bytes: largest decoded upload (an image given as base64), in bytes.
         max_pixels: largest uploaded picture, in pixels (JPEGs over it are decoded reduced).
         max_steps: most decoding steps of one target.
@@ -24,6 +26,7 @@ class ServeSettings:
         max_top_k: most results of one retrieval.
     """
 
+    max_request_bytes: int = 64 * 2**20
     max_upload_bytes: int = 8 * 2**20
     max_pixels: int = 25_000_000
     max_steps: int = 64

@@ -6,6 +6,7 @@ const png = (b64) => "data:image/png;base64," + b64;
 let model = null;  // GET /model
 let scene = null;  // GET /scene/{i}, or a photo
 let boxes = [];    // the boxes being dragged (normalised [x0, y0, x1, y1])
+let current = null;  // the RGB the box drag in-paints (base64 PNG): the scene's, then each answer's
 // RGB generated without an image to copy from: a few sampled ROAR steps with guidance (the demo's settings).
 const FROM_SCRATCH = {scheme: "roar", num_steps: 8, temperature: 1.0, guidance_scale: 2.0};
 
@@ -39,8 +40,34 @@ async function api(method, path, body) {
   }
 }
 
-// Boxes drawn over the scene's RGB, palette colours as swatches: structured outputs shown as pictures.
+// Metadata as bars: a bounded key over its range (GET /model gives them), a count against the largest shown.
+function metadataChart(value) {
+  const ranges = (model.modalities.find((m) => m.role === "metadata") || {}).ranges || {};
+  const keys = Object.keys(value);
+  const most = Math.max(1, ...keys.filter((k) => !ranges[k]).map((k) => Math.abs(value[k])));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 192 192");
+  const add = (tag, attributes, text) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attributes)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    svg.appendChild(el);
+  };
+  const row = 192 / Math.max(keys.length, 1);
+  keys.forEach((key, i) => {
+    const [lo, hi] = ranges[key] || [0, most];
+    const fraction = Math.min(Math.max((value[key] - lo) / (hi - lo || 1), 0), 1);
+    add("rect", {x: 124, y: i * row + 1, width: Math.max(66 * fraction, 0.5), height: row - 2, fill: "#4c8bd6"});
+    add("text", {x: 122, y: (i + 0.8) * row, "text-anchor": "end", "font-size": Math.min(row - 1.5, 7.5)},
+        `${key} ${+Number(value[key]).toPrecision(3)}`);
+  });
+  return svg;
+}
+
+// Boxes drawn over the scene's RGB, palette colours as swatches, metadata as bars: structured outputs as pictures.
 function structured(role, value) {
+  if (role === "metadata" && value && typeof value === "object" && !Array.isArray(value)) return metadataChart(value);
   const canvas = document.createElement("canvas");
   canvas.width = canvas.height = 192;
   const ctx = canvas.getContext("2d");
@@ -57,10 +84,11 @@ function structured(role, value) {
     if (scene && scene.rgb) drawImage(canvas, png(scene.rgb)).then(draw); else draw();
     return canvas;
   }
-  if (role === "color_palette" && value && Array.isArray(value.colors)) {
-    value.colors.forEach((c, i) => {
+  const colors = Array.isArray(value) ? value : value && value.colors;  // an answer's list, or a condition's
+  if (role === "color_palette" && Array.isArray(colors) && colors.length) {
+    colors.forEach((c, i) => {
       ctx.fillStyle = `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
-      ctx.fillRect(0, i * 192 / value.colors.length, 192, 192 / value.colors.length + 1);
+      ctx.fillRect(0, i * 192 / colors.length, 192, 192 / colors.length + 1);
     });
     return canvas;
   }
@@ -117,10 +145,12 @@ function drawImage(canvas, src) {
 async function loadScene() {
   scene = await api("GET", `/scene/${$("scene-index").value}`);
   boxes = scene.det.map((b) => ({...b, box: [...b.box]}));
+  current = scene.rgb;
   $("caption").value = scene.caption;
   show("scene", {rgb: {modality: "rgb", png: scene.rgb}, depth: {modality: "depth", png: scene.depth_picture},
                  semseg: {modality: "semseg", png: scene.semseg_picture}, caption: {modality: "caption", text: scene.caption}});
-  await drawBoxes(png(scene.rgb));
+  $("box-rgb").src = png(current);
+  await drawBoxes(png(current));
   await drawImage($("seg-canvas"), png(scene.semseg_picture));
 }
 
@@ -147,7 +177,22 @@ async function captionToAll() {
   show("caption-outputs", out.outputs);
 }
 
-// -- box drag ---------------------------------------------------------------------------------
+// -- box drag: in-painting ------------------------------------------------------------------
+// A keep mask of the model's size: white where the RGB is kept, black over the areas ([x0, y0, x1, y1] in [0, 1]).
+function keepMask(areas) {
+  const c = document.createElement("canvas");
+  c.width = c.height = model.resolution;
+  const ctx = c.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, c.width, c.height);
+  ctx.fillStyle = "#000";
+  for (const area of areas) {
+    const [x0, y0, x1, y1] = area.map((v) => v * c.width);
+    ctx.fillRect(Math.floor(x0), Math.floor(y0), Math.ceil(x1) - Math.floor(x0), Math.ceil(y1) - Math.floor(y0));
+  }
+  return c.toDataURL("image/png").split(",")[1];
+}
+
 let background = null;
 async function drawBoxes(src) {
   const canvas = $("box-canvas");
@@ -185,14 +230,21 @@ function installBoxDrag() {
     boxes[drag.index].box = [x0, y0, x0 + w, y0 + h];
     drawBoxes();
   });
+  // On release the RGB's tokens under the box's old and new places are generated again from the caption, the
+  // moved boxes and the kept tokens (same seed); the rest of the picture is kept, and the next drag goes on from it.
   window.addEventListener("mouseup", async () => {
     if (!drag) return;
+    const {index, start} = drag;
     drag = null;
+    const moved = boxes[index].box;
+    if (moved.every((v, i) => v === start[i])) return;
     const det = boxes.map((b) => ({class: b.class, box: b.box}));
-    const out = await api("POST", "/generate", {conditions: {caption: $("caption").value, det}, targets: ["tok_rgb"],
+    const out = await api("POST", "/generate", {conditions: {tok_rgb: current, caption: $("caption").value, det},
+                                                masks: {tok_rgb: keepMask([start, moved])}, targets: ["tok_rgb"],
                                                 settings: {tok_rgb: FROM_SCRATCH}, seed: 0});
-    $("box-rgb").src = png(out.outputs.tok_rgb.png);
-    await drawBoxes(png(out.outputs.tok_rgb.png));
+    current = out.outputs.tok_rgb.png;
+    $("box-rgb").src = png(current);
+    await drawBoxes(png(current));
   });
 }
 
