@@ -7,6 +7,7 @@ would set them, and a single BLAS thread (the test machine has two cores).
 
 import os
 import socket
+import sys
 
 import numpy as np
 import pytest
@@ -33,8 +34,12 @@ def _entry(rank, fn, world_size, port, args):
     )
     torch.set_num_threads(1)
     fn(rank, *args)
-    # No destroy_process_group(): a rank whose peer had already finished hung in it now and then
-    # (gloo, torch 2.13), stalling the suite; the forked rank ends with os._exit right after this.
+    # Leave at once, before any destructor runs: a rank whose peer had already finished hung now and
+    # then in gloo's teardown (destroy_process_group, or ~ProcessGroupGloo joining its threads when
+    # the DDP reducer is freed; torch 2.13, seen with py-spy), stalling the suite.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_ranks(fn, world_size, *args):
