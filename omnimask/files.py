@@ -5,6 +5,8 @@ built from these names (the layout a model hub uses: ``model.safetensors`` + ``c
 every file is written through :func:`atomic_path`: to a temporary name beside the target, then
 renamed into place, so a crash leaves the old file or the new one, never half of either. Whole
 folders (a training checkpoint, a copied bundle) go through :func:`atomic_dir` the same way.
+Reading back, :func:`check_shapes` compares the tensors a config describes with a weights file's
+header (:func:`tensor_shapes`) before a model or tokenizer is allocated.
 """
 
 from __future__ import annotations
@@ -61,9 +63,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
     The filled folder is marked complete (:data:`COMPLETE_MARK`), the previous ``path`` (if any) is moved
     to ``<path>.old``, the new one renamed into place and the old one removed, so at every moment one
-    complete copy exists; a kill between the renames is repaired by :func:`recover_dir` (called here
-    first, and by whatever reads the folder back, e.g. ``--resume``). On an exception the partial
-    folder is removed and ``path`` is left as it was.
+    complete copy exists; a kill anywhere after the mark is repaired by :func:`recover_dir` (called here
+    first, and by whatever reads the folder back, e.g. ``--resume``), which finishes the replacement. On
+    an exception the partial folder is removed and ``path`` is left as it was.
     """
     path = recover_dir(path)
     tmp, old = path.with_name(path.name + ".partial"), path.with_name(path.name + ".old")
@@ -75,6 +77,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     (tmp / COMPLETE_MARK).touch()
+    _promote(tmp, path, old)
+
+
+def _promote(tmp: Path, path: Path, old: Path) -> None:
+    """Put the complete (marked) folder ``tmp`` in the place of ``path``: the current ``path`` (if any)
+    goes to ``old`` first and is removed last, so at each moment one complete copy exists."""
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)
@@ -84,17 +92,16 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def recover_dir(path: str | Path) -> Path:
-    """Repair what a kill inside :func:`atomic_dir` left: with ``path`` missing, the complete
-    ``<path>.partial`` (marked) or else the previous ``<path>.old`` becomes ``path``; nothing complete is
-    deleted. Returns ``path``."""
+    """Repair what a kill inside :func:`atomic_dir` left. A complete (marked) ``<path>.partial`` is the
+    newest copy and takes the place of ``path`` (whether or not ``path`` was moved aside yet); else, with
+    ``path`` missing, the previous ``<path>.old`` becomes ``path``; nothing complete is deleted before a
+    newer complete copy is in place. Returns ``path``."""
     path = Path(path)
     tmp, old = path.with_name(path.name + ".partial"), path.with_name(path.name + ".old")
-    if not path.exists():
-        if (tmp / COMPLETE_MARK).exists():
-            tmp.rename(path)
-            (path / COMPLETE_MARK).unlink()
-        elif old.is_dir():
-            old.rename(path)
+    if (tmp / COMPLETE_MARK).exists():
+        _promote(tmp, path, old)
+    elif not path.exists() and old.is_dir():
+        old.rename(path)
     elif (path / COMPLETE_MARK).exists():  # killed after the last rename, before the mark was removed
         (path / COMPLETE_MARK).unlink()
     return path
@@ -140,3 +147,22 @@ def open_safetensors(path: str | Path) -> Iterator[Any]:
     except SafetensorError as err:
         raise ValueError(f"{path} is not a readable safetensors file ({err}): truncated or corrupt; copy it "
                          "again or re-export it") from None
+
+
+def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name → shape of every tensor of a safetensors file, read from its header alone (no tensor is loaded)."""
+    with open_safetensors(path) as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+
+
+def check_shapes(weights: Path, expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> None:
+    """Every tensor the config implies is in the weights (their header) with the same shape; else a
+    ValueError listing the first differences (check on a meta-device skeleton, before allocating)."""
+    missing = [k for k in expected if k not in found]
+    wrong = [f"{k} {found[k]} in the weights, {expected[k]} by the config" for k in expected
+             if k in found and found[k] != expected[k]]
+    if missing or wrong:
+        listed = "; ".join(wrong[:3] + [f"{k} missing" for k in missing[:3]])
+        raise ValueError(f"{weights.parent / CONFIG_NAME} does not describe {weights} ({len(wrong)} shapes differ, "
+                         f"{len(missing)} tensors missing: {listed}); the config was edited or belongs to another "
+                         "model")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
+from omnimask import files
 from omnimask.files import COMPLETE_MARK, atomic_dir, recover_dir
 
 
@@ -36,3 +40,49 @@ def test_an_unfinished_new_copy_falls_back_to_the_previous_one_and_a_rerun_keeps
         (tmp / "weights").write_text("step 2")
     assert (ckpt / "weights").read_text() == "step 2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_a_kill_after_the_mark_before_the_old_copy_moved_keeps_the_newer_copy(tmp_path):
+    ckpt = tmp_path / "checkpoint"
+    _write(ckpt, "step 1")                                  # still in place
+    _write(tmp_path / "checkpoint.partial", "step 2")        # filled and marked, not yet renamed
+    (tmp_path / "checkpoint.partial" / COMPLETE_MARK).touch()
+    with pytest.raises(RuntimeError), atomic_dir(ckpt):     # the next save recovers it first ...
+        raise RuntimeError("killed while writing step 3")   # ... and fails
+    assert (ckpt / "weights").read_text() == "step 2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+class _Killed(BaseException):
+    """A kill -9 at one file-system operation (no cleanup runs)."""
+
+
+def test_a_kill_at_any_operation_of_a_save_leaves_the_newest_complete_copy(tmp_path, monkeypatch):
+    real = {"rmtree": shutil.rmtree, "rename": Path.rename, "unlink": Path.unlink, "touch": Path.touch}
+    for kill_at in range(12):
+        root = tmp_path / str(kill_at)
+        ckpt = root / "checkpoint"
+        _write(ckpt, "step 1")
+        ops, marked = [], []
+
+        def op(name, kill_at=kill_at, ops=ops, marked=marked):
+            def run(*args, **kwargs):
+                if len(ops) == kill_at:
+                    raise _Killed
+                ops.append(name)
+                marked.extend([1] if name == "touch" else [])
+                return real[name](*args, **kwargs)
+            return run
+
+        monkeypatch.setattr(files.shutil, "rmtree", op("rmtree"))
+        for name in ("rename", "unlink", "touch"):
+            monkeypatch.setattr(Path, name, op(name))
+        try:
+            with atomic_dir(ckpt) as tmp:
+                (tmp / "weights").write_text("step 2")
+        except _Killed:
+            pass
+        monkeypatch.undo()
+        assert (recover_dir(ckpt) / "weights").read_text() == ("step 2" if marked else "step 1"), ops
+        assert not (ckpt / COMPLETE_MARK).exists()
+    assert kill_at > len(ops)  # the last round ran the save to the end

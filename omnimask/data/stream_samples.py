@@ -4,7 +4,9 @@ An indexable source (:mod:`omnimask.data.stream`) is a pure function of the glob
 streaming source cannot be, so each rank and each DataLoader worker reads its own stream, seeded by
 ``(seed, start_sample, rank, worker)``: runs are reproducible, ranks and workers never repeat each
 other, and a run resumed at sample ``s`` continues with a fresh, deterministic stream instead of
-replaying the samples it already saw.
+replaying the samples it already saw: the same continuation every time it resumes from one checkpoint,
+but not the samples an uninterrupted run reads next (that would take the readers' shard positions and
+shuffle buffers, or re-reading everything seen so far).
 """
 
 from __future__ import annotations

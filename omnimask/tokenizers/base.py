@@ -20,11 +20,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from omnimask.config import from_dict, to_dict
-from omnimask.files import WEIGHTS_NAME, write_safetensors
+from omnimask.files import WEIGHTS_NAME, check_shapes, open_safetensors, tensor_shapes, write_safetensors
 from omnimask.tokenizers.card import DecodingSpec, InputSpec, Output, TokenizerCard
 from omnimask.tokenizers.diffusion.divae import DiVAE, DiVAEConfig
 from omnimask.tokenizers.mlp_vqvae import MLPVQVAE, MLPVQVAEConfig
@@ -198,13 +197,21 @@ class ModalityTokenizer(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path, device: torch.device | str = "cpu") -> ModalityTokenizer:
-        """Load a tokenizer written by :meth:`save` (weights cast to float32), in eval mode."""
+        """Load a tokenizer written by :meth:`save` (weights cast to float32), in eval mode.
+
+        The card's architecture is checked against the weights' header before anything is allocated: a
+        card that does not describe the weights (edited, or another tokenizer's) is a ValueError naming
+        the tensors that differ.
+        """
         directory = Path(directory)
         card = TokenizerCard.load(directory)
+        weights = directory / WEIGHTS_NAME
+        with torch.device("meta"):  # shapes only: a card that does not fit the weights allocates nothing
+            skeleton = build_vq_model(card)
+        check_shapes(weights, {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, tensor_shapes(weights))
+        with open_safetensors(weights) as f:
+            state = {k: (v.float() if (v := f.get_tensor(k)).is_floating_point() else v) for k in f.keys()}  # noqa: SIM118
         model = build_vq_model(card)
-        state = {
-            k: v.float() if v.is_floating_point() else v for k, v in load_file(str(directory / WEIGHTS_NAME)).items()
-        }
         model.load_state_dict(state, strict=True)
         return cls(model, card).to(device).eval()
 

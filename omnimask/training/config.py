@@ -11,7 +11,7 @@ import math
 
 from omnimask.config import ConfigError
 from omnimask.data.config import DataConfig
-from omnimask.masking import MaskingConfig
+from omnimask.masking import MaskingConfig, check_budgets
 from omnimask.model import ModelConfig
 from omnimask.model.heads import HeadConfig
 from omnimask.precision import PRECISIONS
@@ -63,6 +63,19 @@ class ParallelConfig:
                 raise ConfigError(f"parallel.{name}: {getattr(self, name)!r} is not one of {list(PRECISIONS)}")
 
 
+#: The least value of each integer setting of the loop (0 turns evaluation / periodic saving off).
+LEAST_VALUES: dict[str, int] = {
+    "batch_size": 1,
+    "grad_accum": 1,
+    "log_every": 1,
+    "max_bad_steps": 1,
+    "seed": 0,
+    "eval_every": 0,
+    "eval_batches": 0,
+    "save_every": 0,
+}
+
+
 @dataclasses.dataclass(kw_only=True)
 class TrainConfig:
     """One training run.
@@ -109,13 +122,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in (*PRECISIONS, "auto"):
             raise ConfigError(f"precision: {self.precision!r} is not one of {[*PRECISIONS, 'auto']}")
-        for name in ("batch_size", "grad_accum", "log_every", "max_bad_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        for name, least in LEAST_VALUES.items():
+            if getattr(self, name) < least:
+                raise ConfigError(f"{name} must be >= {least}, got {getattr(self, name)}")
         if self.steps < 1 and self.tokens <= 0:
             raise ConfigError("give a budget: steps >= 1 or tokens > 0")
+        if self.head.kind == "none":  # a task head sees whole inputs, not these budgets
+            check_budgets(self.model.specs(), self.masking)
 
     def global_batch(self, world_size: int = 1) -> int:
         """Samples per optimizer step over all ranks."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from omnimask.training.metrics import read_metrics
+from omnimask.training.metrics import METRICS_NAME, read_metrics
 
 CURVES_FILE = "loss_curves.png"
 
@@ -80,7 +80,7 @@ def write_loss_curves(run_dir: str | Path, out: str | Path | None = None) -> Pat
     Raises FileNotFoundError when the run has no ``metrics.jsonl``.
     """
     run_dir = Path(run_dir)
-    metrics = run_dir / "metrics.jsonl"
+    metrics = run_dir / METRICS_NAME
     if not metrics.is_file():
         raise FileNotFoundError(f"{metrics} does not exist: give the output folder of an `omnimask train` run")
     try:

@@ -4,9 +4,12 @@
 runs to the step budget with gradient accumulation, clipping, bf16 autocast (CPU and GPU), periodic
 validation per modality, JSONL metrics, a progress bar (loss, tokens/s, ETA) and atomic checkpoints.
 
-Exact resumption: the data stream is a pure function of (seed, global sample index), so a resumed
-run restores weights, optimizer, scheduler and RNG state and continues at the sample where it
-stopped; k steps + resume + k steps equals 2k uninterrupted steps bit for bit. Ctrl-C saves a
+Exact resumption: an indexable data stream (synth, store and their mixtures) is a pure function of
+(seed, global sample index) and each step seeds its own randomness from (seed, rank, step)
+(:func:`seed_step`), so a resumed run restores weights, optimizer and scheduler and continues at the
+sample where it stopped; k steps + resume + k steps equals 2k uninterrupted steps bit for bit. A shard
+stream cannot be indexed: it resumes on a fresh stream seeded by the samples seen
+(:mod:`omnimask.data.stream_samples`), reproducibly but not as the uninterrupted run. Ctrl-C saves a
 checkpoint and exits cleanly. A non-finite loss skips the step (logged); ``max_bad_steps``
 consecutive ones abort the run with a clear message.
 
@@ -19,6 +22,7 @@ checkpoints (gathered into the single-process layout, so they load in any world 
 from __future__ import annotations
 
 import math
+import random
 import signal
 import threading
 import time
@@ -26,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from omnimask.batch import Batch, batch_to
@@ -36,7 +41,7 @@ from omnimask.training import distributed
 from omnimask.training.checkpoint import TrainState, load_training_state, read_weights, save_checkpoint
 from omnimask.training.config import TrainConfig
 from omnimask.training.curves import write_loss_curves
-from omnimask.training.metrics import MetricsLog
+from omnimask.training.metrics import METRICS_NAME, MetricsLog, drop_after
 from omnimask.training.optim import build_optimizer, build_scheduler
 from omnimask.training.setup import build_data, build_model
 from omnimask.training.transfer import describe as describe_transfer
@@ -79,6 +84,14 @@ class StepBoundary:
             return self.requested
         flag = torch.tensor(float(self.requested), device=device)
         return bool(distributed.all_reduce(flag, "sum").item() > 0)
+
+
+def seed_step(seed: int) -> None:
+    """Seed every global generator a step may draw from: torch's (drop-path, dropout; CPU and GPU), Python's
+    ``random`` and NumPy's legacy one (for any library that uses them), so none carries state across steps."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def count_target_tokens(batch: Batch) -> int:
@@ -143,16 +156,19 @@ class Trainer:
         return self.out_dir / "checkpoint"
 
     def resume(self, directory: str | Path | None = None) -> None:
-        """Continue from a checkpoint directory (default: this run's latest)."""
+        """Continue from a checkpoint directory (default: this run's latest); metrics logged after its step
+        (by a run killed since) are dropped, as the steps run again."""
         directory = Path(directory) if directory is not None else self.checkpoint_dir
         if self.dist.is_main:
-            recover_dir(directory)  # a kill between a save's two renames
+            recover_dir(directory)  # a kill inside a save: the newest complete copy takes its place
         distributed.barrier()
         distributed.load_model_state(self.model, read_weights(directory))
         self.state = load_training_state(
             directory, self.optimizer, self.scheduler,
             load_optimizer=lambda state: distributed.load_optimizer_state(self.model, self.optimizer, state),
         )
+        if self.dist.is_main:
+            drop_after(self.out_dir / METRICS_NAME, self.state.step)
 
     def save(self) -> Path:
         """Write the checkpoint (sharded states are gathered first, so every rank calls this; rank 0 writes)."""
@@ -243,7 +259,7 @@ class Trainer:
                 boundary = False
                 # the step's randomness (drop-path, dropout) is a function of (seed, rank, step) alone, so a
                 # resumed run repeats it exactly whatever ran in between (evaluation, checkpointing)
-                torch.manual_seed(distributed.rank_seed(cfg.seed, self.dist.rank, self.state.step))
+                seed_step(distributed.rank_seed(cfg.seed, self.dist.rank, self.state.step))
                 t0 = time.perf_counter()
                 micro = [next(stream) for _ in range(cfg.grad_accum)]
                 data_time = time.perf_counter() - t0
@@ -265,7 +281,7 @@ class Trainer:
                 if cfg.eval_every and (self.state.step % cfg.eval_every == 0 or self.state.step == self.total_steps):
                     val = evaluate(self.model, self.data.val_batches(cfg.batch_size, cfg.eval_batches),
                                    self.device, cfg.precision)
-                    if log is not None:
+                    if log is not None and val:  # no validation source (or eval_batches=0): nothing to log
                         log.write({"step": self.state.step, "split": "val", **val})
                         scores = "".join(f", {k.removeprefix('metric/')} {v:.4f}" for k, v in val.items()
                                          if k.startswith("metric/"))

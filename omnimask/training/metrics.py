@@ -1,7 +1,8 @@
 """Metric sinks of a training run: a JSONL file always, TensorBoard when it is installed.
 
 Each record is one flat dict (``step``, ``split``, scalar metrics); ``metrics.jsonl`` is appended to,
-so a resumed run continues the same file.
+so a resumed run continues the same file, after :func:`drop_after` removed what the run logged past
+the checkpoint it resumes from (those steps are trained, and logged, again).
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ import math
 from pathlib import Path
 from typing import Any
 
+from omnimask.files import write_text
+
+#: The JSONL file of a run's metrics, in its output folder.
+METRICS_NAME = "metrics.jsonl"
+
 
 class MetricsLog:
     """Append scalar records to ``metrics.jsonl`` (and TensorBoard if ``tensorboard=True`` and installed)."""
 
     def __init__(self, directory: str | Path, tensorboard: bool = True) -> None:
-        self.path = Path(directory) / "metrics.jsonl"
+        self.path = Path(directory) / METRICS_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a")
         self._tb = None
@@ -47,3 +53,27 @@ class MetricsLog:
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """All records of a ``metrics.jsonl`` file."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def _step(line: str) -> int | None:
+    """The ``step`` of one JSONL line; None for a blank or torn one (a kill in the middle of a write)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record.get("step") if isinstance(record, dict) else None
+
+
+def drop_after(path: str | Path, step: int) -> None:
+    """Rewrite ``metrics.jsonl`` at ``path`` (atomically) without the records of steps after ``step``.
+
+    A run killed after its last checkpoint had logged steps that its resumption trains and logs again;
+    without this they would appear twice. Kept lines are copied unchanged; a missing file is left missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if (s := _step(line)) is not None and s <= step]
+    if kept != lines:
+        write_text(path, "".join(f"{line}\n" for line in kept))

@@ -20,13 +20,14 @@ from typing import Any
 from omnimask.config import ConfigError, to_dict
 from omnimask.files import RUN_CONFIG_NAME, recover_dir
 from omnimask.training.config import TrainConfig
+from omnimask.training.metrics import METRICS_NAME
 
 #: Fields a resumed run may change (everything else must equal the checkpoint's configuration).
 RESUMABLE_CHANGES: tuple[str, ...] = (
     "out_dir", "steps", "tokens", "eval_every", "eval_batches", "save_every", "log_every", "progress", "tensorboard",
 )
 #: What a run writes into its folder (removed by ``--overwrite``).
-RUN_OUTPUTS: tuple[str, ...] = ("checkpoint", "metrics.jsonl", "loss_curves.png", "init_report.json", "tensorboard")
+RUN_OUTPUTS: tuple[str, ...] = ("checkpoint", METRICS_NAME, "loss_curves.png", "init_report.json", "tensorboard")
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -46,7 +47,7 @@ def config_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
 
 
 def holds_run(out_dir: Path) -> bool:
-    return (out_dir / "checkpoint").exists() or (out_dir / "metrics.jsonl").exists()
+    return (out_dir / "checkpoint").exists() or (out_dir / METRICS_NAME).exists()
 
 
 def prepare_run(cfg: TrainConfig, resume: bool | str | Path = False, overwrite: bool = False,

@@ -12,10 +12,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from omnimask.masking import MaskingConfig, all2all, combine_mixtures, one_way, rgb2all
 from omnimask.model import FourM
 from omnimask.training.loop import Trainer, train
 from omnimask.training.metrics import read_metrics
 from omnimask.training.optim import lr_factor
+from omnimask.training.transfer import LoraConfig
 
 
 def _single(cfg, out_dir, grad_accum=4):
@@ -140,11 +142,56 @@ def test_a_fine_tune_on_two_ranks_matches_one_process(tiny_run, tmp_path, ranks)
     _assert_close_states(_weights(tmp_path / "ddp"), _weights(tmp_path / "one"), atol=1e-5)
 
 
-def test_two_ranks_resume_exactly_with_drop_path(tiny_run, tmp_path, ranks):
-    """With drop-path on, 2 ranks interrupted after 2 steps and resumed equal 2 ranks run straight through."""
-    noisy = dataclasses.replace(tiny_run, model=dataclasses.replace(tiny_run.model, drop_path=0.2))
-    ranks(_train_and_save_grads, 2, _strategy(noisy, tmp_path / "straight", "ddp"), tmp_path / "g1.pt", 0)
-    ranks(_train_and_save_grads, 2, _strategy(noisy, tmp_path / "resumed", "ddp"), tmp_path / "g2.pt", 2)
-    ranks(_resume_ranks, 2, _strategy(noisy, tmp_path / "resumed", "ddp"))
-    a, b = _weights(tmp_path / "resumed"), _weights(tmp_path / "straight")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+def _every_stochastic_option(cfg, second_store):
+    """``cfg`` with every random draw a step consumes turned on: drop-path, LoRA dropout, per-sample token
+    budgets, a three-component masking mixture and two weighted datasets."""
+    names = list(cfg.model.modality_overrides)
+    mixture = combine_mixtures([all2all(1.0, names), (one_way(["tok_x"], ["tok_y", "caption"]), 0.5),
+                                (rgb2all(0.5, names, rgb="tok_x"), 0.5)])
+    return dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, drop_path=0.2), lora=LoraConfig(rank=2, dropout=0.3),
+        masking=MaskingConfig(num_input_tokens=3, num_input_tokens_max=8, num_target_tokens=3,
+                              num_target_tokens_max=8, mixture=mixture),
+        data=dataclasses.replace(cfg.data, path="", paths=[cfg.data.path, str(second_store)], weights=[1.0, 3.0]))
+
+
+def _killed_in_step(rank, cfg, step):
+    """Train until ``step`` (1-based), then die inside it like kill -9 (nothing saved after the last checkpoint)."""
+    trainer = Trainer(cfg)
+    real_step, calls = trainer.train_step, []
+
+    def train_step(micro):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt  # inside the step, on every rank: the loop saves nothing
+        return real_step(micro)
+
+    trainer.train_step = train_step
+    try:
+        trainer.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        trainer.close()
+
+
+def _training_state(out_dir):
+    """The final checkpoint's weights and its optimizer, schedule, counters and RNG states."""
+    state = torch.load(out_dir / "checkpoint" / "train_state.pt", weights_only=True)
+    return {"weights": _weights(out_dir), **state}
+
+
+@pytest.mark.parametrize("strategy", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])  # fsdp: ~6 s alone
+def test_two_ranks_killed_after_a_checkpoint_resume_exactly_with_every_stochastic_option(tiny_run, tmp_path, ranks,
+                                                                                         store_writer, strategy):
+    """2 ranks killed inside step 4 (step 3 ran after the step-2 checkpoint) and resumed equal 2 ranks run
+    straight through, bit for bit."""
+    pytest.importorskip("peft")  # LoRA; imported here once, before the ranks fork
+    noisy = dataclasses.replace(_every_stochastic_option(tiny_run, store_writer(tmp_path / "store2", seed=1)),
+                                save_every=2)
+    ranks(_train_and_save_grads, 2, _strategy(noisy, tmp_path / "straight", strategy), tmp_path / "g1.pt", 0)
+    ranks(_killed_in_step, 2, _strategy(noisy, tmp_path / "resumed", strategy), 4)
+    assert torch.load(tmp_path / "resumed" / "checkpoint" / "train_state.pt")["state"]["step"] == 2
+    ranks(_resume_ranks, 2, _strategy(noisy, tmp_path / "resumed", strategy))
+    torch.testing.assert_close(_training_state(tmp_path / "resumed"), _training_state(tmp_path / "straight"),
+                               rtol=0, atol=0)

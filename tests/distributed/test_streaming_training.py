@@ -1,6 +1,7 @@
 """Training from shard streams: one process, several ranks' streams, and a mixture of shard datasets."""
 
 import dataclasses
+import shutil
 
 import pytest
 import torch
@@ -24,7 +25,14 @@ def _on_shards(cfg, tmp_path, **data):
     return dataclasses.replace(cfg, out_dir=str(tmp_path / "run"), data=DataConfig(source="shards", **data))
 
 
-def test_training_streams_shards_validates_on_them_and_resumes(tiny_run, tmp_path, store_writer):
+def _weights(trainer):
+    return trainer.model.state_dict()
+
+
+def test_training_streams_shards_validates_on_them_and_resumes_on_a_fresh_stream(tiny_run, tmp_path, store_writer):
+    """As the README says: a shard-streamed run resumes on a fresh stream seeded by (seed, samples seen), the same
+    every time it resumes from that checkpoint, not the samples an uninterrupted run reads next (a shuffle
+    buffer and a shard position are not replayed)."""
     path = _shards(store_writer, "data", tmp_path, splits=("train", "val"))
     cfg = dataclasses.replace(
         _on_shards(tiny_run, tmp_path, path=path, shuffle_buffer=8), steps=4, eval_every=2, eval_batches=2
@@ -32,11 +40,16 @@ def test_training_streams_shards_validates_on_them_and_resumes(tiny_run, tmp_pat
     first = Trainer(cfg)
     first.total_steps = 2
     first.run()
+    shutil.copytree(tmp_path / "run", tmp_path / "again")
     resumed = train(cfg, resume=True)
     assert resumed.state.step == 4 and resumed.state.samples_seen == 4 * 8
     records = read_metrics(tmp_path / "run" / "metrics.jsonl")
     val = [r for r in records if r["split"] == "val"]
     assert [r["step"] for r in val] == [2, 4] and all(r["loss"] > 0 for r in val)
+    again = train(dataclasses.replace(cfg, out_dir=str(tmp_path / "again")), resume=True)
+    torch.testing.assert_close(_weights(again), _weights(resumed), rtol=0, atol=0)
+    straight = train(dataclasses.replace(cfg, out_dir=str(tmp_path / "straight")))
+    assert not all(torch.equal(a, b) for a, b in zip(_weights(straight).values(), _weights(resumed).values()))
 
 
 def test_a_pipe_command_names_the_whole_dataset(tiny_run, tmp_path, store_writer):

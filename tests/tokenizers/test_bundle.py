@@ -1,5 +1,8 @@
 """Tokenizer bundles: raw values ↔ ids for maps and structured sequences, saved and loaded with a model."""
 
+import json
+import resource
+
 import numpy as np
 import pytest
 import torch
@@ -111,3 +114,18 @@ def test_every_entry_type_survives_save_and_load(tmp_path, text, entry):
         np.testing.assert_array_equal(loaded.detokenize(ids), tok.detokenize(ids))
     else:
         assert again == ids and loaded.detokenize(ids) == tok.detokenize(ids)
+
+
+def test_a_hostile_tokenizer_card_is_refused_from_the_header_without_allocating(tmp_path):
+    from test_bundle_card import tiny_tokenizer
+
+    save_tokenizers({"depth": CardMapTokenizer("depth", tiny_tokenizer("depth"))}, tmp_path / "model" / "tokenizers")
+    card_file = tmp_path / "model" / "tokenizers" / "depth" / "config.json"
+    card = json.loads(card_file.read_text())
+    card["model"]["encoder"]["dim"] = 4096  # built for real: ~800 MB of encoder, then a size-mismatch crash
+    card_file.write_text(json.dumps(card))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=r"does not describe .*model.safetensors .*encoder\.\S+ \(16,?\) in the "
+                                         r"weights, \(4096,?\) by the config"):
+        load_tokenizers(tmp_path / "model")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: under 200 MB more

@@ -31,6 +31,12 @@ def _write_store(root, n=24, seed=0):
 
 
 @pytest.fixture
+def store_writer():
+    """``write(root, n=24, seed=0)``: a tiny train + val store of the kind :func:`tiny_config` reads."""
+    return _write_store
+
+
+@pytest.fixture
 def tiny_config(tmp_path):
     store = _write_store(tmp_path / "store")
     return TrainConfig(

@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from omnimask.config import ConfigError, apply_overrides, to_dict
+from omnimask.masking import MaskingConfig, all2all, combine_mixtures, one_way, rgb2all
 from omnimask.model import FourM
 from omnimask.training.loop import NonFiniteLossError, Trainer, train
 from omnimask.training.metrics import read_metrics
+from omnimask.training.transfer import LoraConfig
 
 
 def _weights(model):
@@ -81,11 +83,18 @@ def test_non_finite_losses_skip_then_abort(tiny_config, monkeypatch):
      ("optim.lr=inf", r"optim.lr = inf"), ("optim.lr=nan", r"optim.lr = nan"), ("optim.eps=-1e-8", "optim.eps"),
      ("optim.clip_grad=0", "optim.clip_grad"), ("optim.clip_grad=-1", "optim.clip_grad"),
      ("optim.weight_decay=-0.1", "optim.weight_decay"), ("optim.betas=[0.9,1.5]", "optim.betas"),
-     ("optim.min_lr=inf", "optim.min_lr")],
+     ("optim.min_lr=inf", "optim.min_lr"), ("eval_every=-1", "eval_every must be >= 0"),
+     ("save_every=-2", "save_every must be >= 0"), ("eval_batches=-1", "eval_batches must be >= 0"),
+     ("log_every=0", "log_every must be >= 1")],
 )
 def test_bad_values_are_rejected_with_the_key(tiny_config, override, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(tiny_config, [override])
+
+
+def test_a_run_without_validation_batches_evaluates_nothing_and_finishes(tiny_config):
+    trainer = train(dataclasses.replace(tiny_config, steps=2, eval_every=1, eval_batches=0))
+    assert {r["split"] for r in read_metrics(trainer.out_dir / "metrics.jsonl")} == {"train"}
 
 
 def _interrupt_inside_step(trainer, step, where):
@@ -128,26 +137,68 @@ def test_ctrl_c_finishes_the_step_then_saves_exactly_what_an_uninterrupted_run_h
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_run_killed_after_a_checkpoint_resumes_exactly_with_drop_path(tiny_config):
-    cfg = dataclasses.replace(tiny_config, steps=6, save_every=2, eval_every=3,
-                              model=dataclasses.replace(tiny_config.model, drop_path=0.2))
+def _every_stochastic_option(cfg, second_store):
+    """``cfg`` with every random draw a step consumes turned on: drop-path, LoRA dropout, per-sample token
+    budgets, a three-component masking mixture, two weighted datasets and a loader worker process."""
+    names = list(cfg.model.modality_overrides)
+    mixture = combine_mixtures([all2all(1.0, names), (one_way(["tok_a"], ["tok_b", "caption"]), 0.5),
+                                (rgb2all(0.5, names, rgb="tok_a"), 0.5)])
+    return dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, drop_path=0.2), lora=LoraConfig(rank=2, dropout=0.3),
+        masking=MaskingConfig(num_input_tokens=6, num_input_tokens_max=14, num_target_tokens=6,
+                              num_target_tokens_max=14, mixture=mixture),
+        data=dataclasses.replace(cfg.data, path="", paths=[cfg.data.path, str(second_store)], weights=[1.0, 3.0],
+                                 num_workers=1))
+
+
+def _run_state(trainer):
+    """Everything a run carries from step to step: weights, optimizer, schedule and counters (compare
+    two with ``assert_close(rtol=0, atol=0)``: equal bit for bit)."""
+    return {"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+            "scheduler": trainer.scheduler.state_dict(), "counters": dataclasses.asdict(trainer.state)}
+
+
+def _dies_in_step(trainer, step):
+    """Make ``trainer`` die inside ``step`` (1-based) like kill -9: nothing is saved after the last checkpoint."""
+    real_step, calls = trainer.train_step, []
+
+    def train_step(micro):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt  # inside the step: the loop saves nothing
+        return real_step(micro)
+
+    trainer.train_step = train_step
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_exactly_with_every_stochastic_option(tiny_config, store_writer,
+                                                                                      tmp_path):
+    pytest.importorskip("peft")  # LoRA
+    cfg = dataclasses.replace(_every_stochastic_option(tiny_config, store_writer(tmp_path / "store2", seed=1)),
+                              steps=4, save_every=2, eval_every=3)
     straight = Trainer(dataclasses.replace(cfg, out_dir=str(cfg.out_dir) + "_straight"))
     straight.run()
     killed = Trainer(cfg)
-    real_step, calls = killed.train_step, []
-
-    def dies_in_step_5(micro):  # like kill -9 mid-step: nothing saved after the step-4 checkpoint
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-        return real_step(micro)
-
-    killed.train_step = dies_in_step_5
+    _dies_in_step(killed, 4)  # step 3 (and its evaluation) ran after the step-2 checkpoint and is lost
     with pytest.raises(KeyboardInterrupt):
         killed.run()
     resumed = Trainer(cfg)
     resumed.resume()
-    assert resumed.state.step == 4
+    assert resumed.state.step == 2
     resumed.run()
-    a, b = _weights(resumed.model), _weights(straight.model)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    torch.testing.assert_close(_run_state(resumed), _run_state(straight), rtol=0, atol=0)
+    assert any("lora_A" in k for k in resumed.model.state_dict())
+
+
+def test_metrics_after_a_kill_hold_each_step_once(tiny_config):
+    cfg = dataclasses.replace(tiny_config, steps=6, save_every=3, eval_every=2)
+    killed = Trainer(cfg)
+    _dies_in_step(killed, 6)  # steps 4 and 5 (and the val row of step 4) are logged after the step-3 checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    with (killed.out_dir / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 6, "split": "tr')  # and a line torn by a kill in the middle of a write
+    train(cfg, resume=True)
+    records = read_metrics(killed.out_dir / "metrics.jsonl")
+    assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in records if r["split"] == "val"] == [2, 4, 6]
