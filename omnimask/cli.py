@@ -6,6 +6,7 @@ Subcommands live in :mod:`omnimask.commands`, one module each; this file only as
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -39,17 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, OSError, ValueError)
 
 
+#: File-system errors (by errno) on a path the user gave: what to say before the path, and what to do.
+PATH_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOENT: ("no such file or folder", "check the path"),
+    errno.EACCES: ("permission denied", "choose a folder you can write"),
+    errno.EPERM: ("permission denied", "choose a folder you can write"),
+    errno.EROFS: ("read-only file system", "choose a folder you can write"),
+    errno.EEXIST: ("already exists", "remove it or choose another path"),
+    errno.ENOTDIR: ("part of the path is a file, not a folder", "choose another path"),
+    errno.EISDIR: ("a folder, not a file", "give the path of a file"),
+}
+
+
 def error_line(err: BaseException) -> str:
     """What went wrong, in one line (the exception's type where it helps, no traceback)."""
     text = " ".join(str(err).split()) or type(err).__name__
     if isinstance(err, ConfigError):
         return text
-    if isinstance(err, FileNotFoundError) and err.filename:
-        return f"no such file or folder: {err.filename}"
-    if isinstance(err, PermissionError) and err.filename:
-        return f"permission denied: {err.filename}; choose a folder you can write"
-    if isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)) and err.filename:
-        return f"{err.strerror}: {err.filename}"
+    if isinstance(err, OSError) and err.filename and (known := PATH_ERRORS.get(err.errno or 0)) is not None:
+        what, todo = known
+        return f"{what}: {err.filename}; {todo}"
     return f"{type(err).__name__}: {text}"
 
 

@@ -215,6 +215,20 @@ def save_config(cfg: Any, path: str | Path) -> Path:
     return write_json(path, to_dict(cfg))
 
 
+def read_json(path: str | Path) -> Any:
+    """The value in the JSON file at ``path``.
+
+    Raises:
+        ConfigError: the file is not JSON (or not UTF-8); the message names it.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise ConfigError(f"{path} is not valid JSON ({' '.join(str(err).split())}); fix it or copy the file "
+                          "again from where it came") from None
+
+
 def load_config(cls: type[T], path: str | Path) -> T:
     """Read a ``config.json`` written by :func:`save_config` back into ``cls``."""
-    return from_dict(cls, json.loads(Path(path).read_text()))
+    return from_dict(cls, read_json(path))

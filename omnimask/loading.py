@@ -34,7 +34,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omnimask.config import ConfigError
+from omnimask.config import ConfigError, read_json
 from omnimask.devices import check_device
 from omnimask.files import (
     CONFIG_NAME,
@@ -79,7 +79,7 @@ def _config_of(path: Path) -> dict[str, Any]:
         if (path / MANIFEST_NAME).is_file() and not (path / CONFIG_NAME).is_file():
             return {"__bundle__": True}
         config = path / CONFIG_NAME
-        return json.loads(config.read_text()) if config.is_file() else {}
+        return read_json(config) if config.is_file() else {}
     with open_safetensors(path) as f:
         return dict(f.metadata() or {})
 

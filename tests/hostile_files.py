@@ -18,3 +18,9 @@ def huge_png(width: int = 20000, height: int = 20000) -> bytes:
     data[16:29] = ihdr
     data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
     return bytes(data)
+
+
+def corrupt_safetensors() -> bytes:
+    """A ``model.safetensors`` of the right length prefix whose header is garbage, not JSON (not truncated)."""
+    header = b"{garbage, not json"
+    return struct.pack("<Q", len(header)) + header + b"\0" * 100

@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from omnimask.config import ConfigError
     from omnimask.loading import detect, load
 
     kind = detect(args.source)
@@ -36,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
         tokenizer.save(args.out)
         print(f"convert: 4M tokenizer -> {args.out} (codebook {tokenizer.card.codebook_size})")
     else:
-        print(f"convert: {args.source} is already an omnimask {kind.replace('_', ' ')}; nothing to convert")
-        return 1
+        raise ConfigError(f"{args.source} is already an omnimask {kind.replace('_', ' ')}, nothing to convert; use it "
+                          "as it is, or give a released 4M model or tokenizer")
     return 0

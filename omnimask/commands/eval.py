@@ -72,10 +72,25 @@ def parse_specialists(items: list[str]) -> dict[str, str]:
     return out
 
 
+#: Integer options and the least value each takes (``--num`` may also be left to the data spec).
+LEAST_VALUES: dict[str, int] = {"num": 1, "batch_size": 1, "examples": 0}
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """Refuse an integer option under its :data:`LEAST_VALUES` entry, naming the option."""
+    from omnimask.config import ConfigError
+
+    for name, least in LEAST_VALUES.items():
+        value = getattr(args, name)
+        if value is not None and value < least:
+            raise ConfigError(f"--{name.replace('_', '-')} {value}: must be >= {least}")
+
+
 def run(args: argparse.Namespace) -> int:
     from omnimask.config import ConfigError
     from omnimask.evaluation import evaluate
 
+    check_counts(args)
     try:
         report = evaluate(
             args.model, args.data, args.num, args.seed, args.tasks, parse_specialists(args.specialist),

@@ -41,13 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from omnimask.config import ConfigError, apply_overrides, save_config
+    from omnimask.commands.train import run_training
+    from omnimask.config import ConfigError, apply_overrides
     from omnimask.data.synthworld.transfer import TRANSFER_TASKS
     from omnimask.loading import shipped_model_path
     from omnimask.recipes.finetune import finetune_config
-    from omnimask.training.distributed import env_rank
-    from omnimask.training.loop import train
-    from omnimask.training.runs import prepare_run
 
     if args.list_tasks:
         for name, task in TRANSFER_TASKS.items():
@@ -58,13 +56,4 @@ def run(args: argparse.Namespace) -> int:
     inputs = [n.strip() for n in args.inputs.split(",") if n.strip()]
     cfg = finetune_config(args.source or shipped_model_path(), args.task, args.out, method=args.method,
                           inputs=inputs, scratch=args.scratch, steps=args.steps)
-    cfg = apply_overrides(cfg, args.overrides)
-    changes = prepare_run(cfg, args.resume, args.overwrite, main=env_rank() == 0)
-    if env_rank() == 0:
-        for line in changes:
-            print(line)
-        save_config(cfg, f"{cfg.out_dir}/config.json")
-    trainer = train(cfg, resume=args.resume, device=args.device)
-    if env_rank() == 0:
-        print(f"done: {trainer.state.step} steps, checkpoint in {trainer.checkpoint_dir}")
-    return 0
+    return run_training(apply_overrides(cfg, args.overrides), args.resume, args.overwrite, args.device)

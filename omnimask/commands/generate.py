@@ -45,17 +45,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_value(text: str) -> Any:
-    """A condition value from the command line: JSON / .npy files and JSON literals are read, paths kept."""
-    path = Path(text)
-    if path.suffix == ".json" and path.is_file():
-        return json.loads(path.read_text())
-    if path.suffix == ".npy" and path.is_file():
-        import numpy as np
+#: Example JSON literals of the modalities given as JSON, for the message about one that does not parse.
+JSON_EXAMPLES: dict[str, str] = {
+    "det": '[{"class": "cube", "box": [0.1, 0.2, 0.5, 0.6]}]',
+    "color_palette": "[[255, 0, 0], [0, 0, 255]]",
+    "metadata": '{"brightness": 0.5}',
+}
 
-        return np.load(path)
-    if text[:1] in "[{":
-        return json.loads(text)
+
+def _read_npy(path: Path) -> Any:
+    import numpy as np
+
+    return np.load(path)
+
+
+def parse_value(text: str, name: str = "") -> Any:
+    """A condition value from the command line: ``.json`` / ``.npy`` files and JSON literals are read, paths kept.
+
+    Raises:
+        ConfigError: an empty value, a missing ``.json`` / ``.npy`` file or a JSON literal that does not
+            parse (naming the input ``name`` and showing the expected form).
+    """
+    from omnimask.config import ConfigError, read_json
+
+    readers: dict[str, Callable[[Path], Any]] = {".json": read_json, ".npy": _read_npy}
+    path = Path(text)
+    if not text:
+        raise ConfigError(f"--input {name}= is empty; give a value, e.g. caption=\"a red cube\" or rgb=photo.png")
+    if path.suffix in readers:
+        if not path.is_file():
+            raise ConfigError(f"--input {name}={text}: no such file")
+        return readers[path.suffix](path)
+    if text.startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            example = JSON_EXAMPLES.get(name.split("@")[0], "[...] or {...}")
+            raise ConfigError(f"--input {name}={text[:60]}: not valid JSON ({err.msg}, column {err.colno}); write it "
+                              f"in JSON inside single quotes, e.g. {name}='{example}', or give a .json file") from None
     return text
 
 
@@ -66,7 +93,8 @@ def parse_inputs(items: list[str], resolve: Callable[[str], str]) -> dict[str, A
         name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--input {item!r}: write NAME=VALUE, e.g. rgb=photo.png or caption=\"a cat\"")
-        out[resolve(name.strip())] = parse_value(value)
+        modality = resolve(name.strip())
+        out[modality] = parse_value(value, modality)
     return out
 
 
@@ -95,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
         the_plan = load_plan(args.plan, conditions=list(raw))
         if targets and targets != the_plan.targets:
             raise ConfigError(f"--target {targets} differs from the plan's targets {the_plan.targets}")
-    result = pipe.generate(pipe.conditioner(raw), the_plan, seed=args.seed)
+    conditions = pipe.conditioner(raw)
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # a --out that cannot be written fails before generating
+    result = pipe.generate(conditions, the_plan, seed=args.seed)
     paths = write_outputs(pipe.decode(result.state, [*raw, *the_plan.targets]), list(raw), args.out)
     for name, path in paths.items():
         print(f"{name}: {path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,14 +29,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
+def run_training(cfg: Any, resume: bool | str, overwrite: bool, device: str | None) -> int:
+    """Check the device, prepare the run folder, write ``config.json`` and train (``train`` and ``finetune``).
 
-    from omnimask.config import apply_overrides, save_config, to_dict
-    from omnimask.recipes import RECIPES, get_recipe
+    The device is checked before anything is written, so a machine without it leaves ``--out`` as it was.
+    Under torchrun only rank 0 writes and reports.
+    """
+    from omnimask.config import save_config
+    from omnimask.devices import check_device
     from omnimask.training.distributed import env_rank
     from omnimask.training.loop import train
     from omnimask.training.runs import prepare_run
+
+    check_device(device)
+    main_rank = env_rank() == 0
+    changes = prepare_run(cfg, resume, overwrite, main=main_rank)
+    if main_rank:
+        for line in changes:
+            print(line)
+        save_config(cfg, f"{cfg.out_dir}/config.json")
+    trainer = train(cfg, resume=resume, device=device)
+    if main_rank:
+        print(f"done: {trainer.state.step} steps, checkpoint in {trainer.checkpoint_dir}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from omnimask.config import apply_overrides, to_dict
+    from omnimask.recipes import RECIPES, get_recipe
 
     if args.list_recipes:
         print("\n".join(sorted(RECIPES)))
@@ -50,13 +73,4 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
-    main_rank = env_rank() == 0  # under torchrun only rank 0 writes and reports
-    changes = prepare_run(cfg, args.resume, args.overwrite, main=main_rank)
-    if main_rank:
-        for line in changes:
-            print(line)
-        save_config(cfg, f"{cfg.out_dir}/config.json")
-    trainer = train(cfg, resume=args.resume, device=args.device)
-    if main_rank:
-        print(f"done: {trainer.state.step} steps, checkpoint in {trainer.checkpoint_dir}")
-    return 0
+    return run_training(cfg, args.resume, args.overwrite, args.device)

@@ -29,7 +29,7 @@ from typing import Any
 
 from PIL import UnidentifiedImageError
 
-from omnimask.config import ConfigError
+from omnimask.config import ConfigError, read_json
 from omnimask.data.synthworld import load_sample
 from omnimask.data.synthworld.dataset import SPLITS
 from omnimask.data.synthworld.writer import MODALITY_FILES, sample_paths
@@ -88,11 +88,19 @@ def select_specs(resolution: int, vocab: Mapping[str, int], modalities: Sequence
     return out
 
 
+def at_other_resolutions(resolution: int, bundle: Collection[str]) -> dict[str, str]:
+    """Each discrete SynthWorld modality at ``resolution`` that the ``bundle`` (tokenizer names) lacks but
+    has at another resolution → that tokenizer (``tok_rgb@70`` → ``tok_rgb@64``)."""
+    others = {name.partition("@")[0]: name for name in bundle if "@" in name}
+    return {name: others[name.partition("@")[0]] for name, spec in synthworld_modalities(resolution=resolution).items()
+            if spec.is_discrete and name not in bundle and name.partition("@")[0] in others}
+
+
 def _dataset_manifest(root: Path) -> dict[str, Any]:
     path = root / "manifest.json"
     if not path.is_file():
         raise ConfigError(f"{root} is not a dataset written by `omnimask synth` or `omnimask label` (no manifest.json)")
-    info = json.loads(path.read_text())
+    info = read_json(path)
     if not info.get("complete", False):
         raise ConfigError(f"{root} is incomplete (an interrupted `omnimask synth` or `omnimask label`); rerun that "
                           "command to finish it")
@@ -214,6 +222,12 @@ def pretokenize_dataset(dataset: str | Path, out: str | Path, *, tokenizers: str
     loaded = load_tokenizers(bundle)
     specs = select_specs(info["resolution"], {n: t.vocab_size for n, t in loaded.items()}, modalities,
                          fields=list(info.get("modalities", MODALITY_FILES)))
+    elsewhere = at_other_resolutions(info["resolution"], loaded) if modalities is None else {}
+    if elsewhere:
+        raise ConfigError(f"the bundle {bundle} tokenizes {sorted(set(elsewhere.values()))}, not the "
+                          f"{info['resolution']}px {sorted(elsewhere)} of this dataset, which would be left out; use "
+                          f"a bundle trained at {info['resolution']}px, write the dataset at the bundle's resolution, "
+                          "or name the modalities to store with --modalities")
     if not any(s.is_discrete for s in specs.values()) and modalities is None:
         raise ConfigError(f"the bundle {bundle} covers none of the SynthWorld modalities at {info['resolution']}px "
                           f"(it has {sorted(loaded)}); use a bundle trained at that resolution")  # fmt: skip

@@ -14,15 +14,15 @@ Samples are SynthWorld's dicts (``rgb``, ``depth``, ``normal``, ``semseg``, ``de
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
-from omnimask.config import ConfigError
+from omnimask.config import ConfigError, read_json
 from omnimask.data.synthworld import SynthWorldConfig, load_sample, render_sample
 from omnimask.progress import tqdm
 
-_SYNTH_KEYS = {"seed", "num", "start", "resolution"}
+#: Keys of a ``synth:`` data spec and the least value each takes (SynthWorld checks the resolution further).
+_SYNTH_KEYS: dict[str, int] = {"seed": 0, "num": 1, "start": 0, "resolution": 1}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -48,13 +48,15 @@ def parse_data_spec(text: str, *, split: str = "test") -> DataSpec:
     if text.startswith("synth:") or text == "synth":
         fields: dict[str, int] = {}
         for item in filter(None, text.partition(":")[2].split(",")):
-            key, sep, value = item.partition("=")
-            if not sep or key.strip() not in _SYNTH_KEYS:
+            key, sep, value = (part.strip() for part in item.partition("="))
+            if not sep or key not in _SYNTH_KEYS:
                 raise ConfigError(f"--data {text!r}: {item!r} is not KEY=VALUE with KEY in {sorted(_SYNTH_KEYS)}")
             try:
-                fields[key.strip()] = int(value)
+                fields[key] = int(value)
             except ValueError:
                 raise ConfigError(f"--data {text!r}: {key}={value!r} is not an integer") from None
+            if fields[key] < _SYNTH_KEYS[key]:
+                raise ConfigError(f"--data {text!r}: {key} must be >= {_SYNTH_KEYS[key]}")
         return DataSpec(source="synth", **fields)
     path = Path(text)
     if not (path / "manifest.json").is_file():
@@ -76,7 +78,7 @@ def load_scenes(spec: DataSpec, num: int | None = None, resolution: int | None =
         scenes = [render_sample(spec.seed, i, cfg) for i in tqdm(indices, desc="render", disable=not progress)]
         return scenes, dataclasses.replace(spec, num=count, resolution=res)
     root = Path(spec.path)
-    manifest = json.loads((root / "manifest.json").read_text())
+    manifest = read_json(root / "manifest.json")
     if resolution is not None and manifest.get("resolution") != resolution:
         raise ConfigError(f"{root} holds {manifest.get('resolution')}-px scenes but the model works at {resolution} "
                           f"px; write a dataset at {resolution} px (omnimask synth --resolution {resolution})")

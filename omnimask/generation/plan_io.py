@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -38,6 +39,61 @@ RELEASED_KEYS = (
     "token_decoding_schedules", "temps", "temp_schedules", "cfg_scales", "cfg_schedules", "cfg_grow_conditioning",
 )
 _TUPLE_FIELDS = ("token_schedule", "temperature_schedule", "guidance_schedule", "guidance_conditions", "guidance_scale")
+
+
+# ---------------------------------------------------------------------------------------------
+# The shape of a plan file: every refusal is a ConfigError naming the key (the CLI prints it as one
+# line, the server answers it as a 422 naming the field)
+# ---------------------------------------------------------------------------------------------
+#: Per annotated type: the YAML / JSON values that stand for it, and how a message names it.
+_YAML_FORMS: dict[Any, tuple[tuple[type, ...], str]] = {
+    str: ((str,), "a string"), int: ((int,), "an integer"), float: ((int, float), "a number"),
+    tuple: ((list, tuple), "a list"), type(None): ((type(None),), "null"),
+}
+
+
+def _form(annotation: Any) -> tuple[tuple[type, ...], str]:
+    """The YAML / JSON values an ``annotation`` (``str | tuple[int, ...]`` ...) accepts, and their description."""
+    union = get_origin(annotation) in (Union, types.UnionType)
+    parts = [get_origin(a) or a for a in (get_args(annotation) if union else (annotation,))]
+    return tuple(t for p in parts for t in _YAML_FORMS[p][0]), " or ".join(_YAML_FORMS[p][1] for p in parts)
+
+
+#: Each :class:`Step` field of our format: (accepted YAML / JSON values, their description).
+STEP_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {n: _form(t) for n, t in get_type_hints(Step).items()}
+#: Each field of a released flat-schedule entry, likewise; :data:`SCHEDULE_REQUIRED` must be given.
+SCHEDULE_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "target_domain": _form(str), "scheme": _form(str), "num_tokens": _form(int | None), "temperature": _form(float),
+    "cfg_scale": _form(float | tuple), "cfg_cond_domains": _form(tuple | None),
+}
+SCHEDULE_REQUIRED = ("target_domain", "scheme", "temperature")  # and num_tokens unless autoregressive
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _mapping(value: Any, where: str, form: str) -> Mapping[str, Any]:
+    """``value`` if it is a mapping; otherwise a ConfigError saying that ``where`` should be ``form``."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"plan {where}: expected {form}, got {_shown(value)}")
+    return value
+
+
+def _list(value: Any, where: str, form: str) -> list[Any]:
+    """``value`` if it is a list; otherwise a ConfigError saying that ``where`` should be ``form``."""
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"plan {where}: expected {form}, got {_shown(value)}")
+    return list(value)
+
+
+def _check_values(entry: Mapping[str, Any], forms: Mapping[str, tuple[tuple[type, ...], str]], where: str) -> None:
+    """Refuse a value of ``entry`` whose type its field's form does not accept (naming ``where.key``)."""
+    for key, value in entry.items():
+        accepted, described = forms.get(key, ((object,), ""))
+        if not isinstance(value, accepted):
+            raise ConfigError(f"plan {where}.{key}: expected {described}, got {_shown(value)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -57,32 +113,47 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     return {"name": plan.name, "conditions": list(plan.conditions), "steps": steps}
 
 
-def _step_from_dict(entry: Mapping[str, Any]) -> Step:
-    names = {f.name for f in dataclasses.fields(Step)}
-    unknown = sorted(set(entry) - names)
+def _step_from_dict(entry: Any, where: str) -> Step:
+    entry = _mapping(entry, where, "a mapping {target: MODALITY, <step fields>}")
+    unknown = sorted(set(entry) - set(STEP_FIELDS))
     if unknown:
-        raise ValueError(f"plan step has unknown fields {unknown}; known: {sorted(names)}")
+        raise ConfigError(f"plan {where} has unknown fields {unknown}; known: {sorted(STEP_FIELDS)}")
+    if "target" not in entry:
+        raise ConfigError(f"plan {where} names no target; give target: MODALITY")
+    _check_values(entry, STEP_FIELDS, where)
     fields = {k: tuple(v) if k in _TUPLE_FIELDS and isinstance(v, list) else v for k, v in entry.items()}
     return Step(**fields)
 
 
 def plan_from_dict(data: Mapping[str, Any]) -> Plan:
-    """The inverse of :func:`plan_to_dict`."""
-    return Plan(tuple(_step_from_dict(s) for s in data["steps"]), tuple(data.get("conditions", ())),
+    """The inverse of :func:`plan_to_dict` (a ConfigError names the key that does not fit the format)."""
+    steps = _list(data["steps"], "steps", "a list of steps, each a mapping {target: MODALITY, <step fields>}")
+    if not steps:
+        raise ConfigError("plan steps: empty; give at least one step {target: MODALITY, <step fields>}")
+    conditions = _list(data.get("conditions", []), "conditions", "a list of modality names")
+    if not all(isinstance(c, str) for c in conditions):
+        raise ConfigError(f"plan conditions: expected a list of modality names, got {_shown(conditions)}")
+    return Plan(tuple(_step_from_dict(s, f"steps.{i}") for i, s in enumerate(steps)), tuple(conditions),
                 str(data.get("name", "")))
 
 
 # ---------------------------------------------------------------------------------------------
 # Released settings / builder arguments
 # ---------------------------------------------------------------------------------------------
-def _as_list(value: Any, cast: Any) -> list[Any]:
-    """A released setting value -> per-target list ("a-b" strings split at dashes, scalars wrapped)."""
+def _as_list(value: Any, cast: Any, nested: bool = False) -> list[Any]:
+    """A released setting value -> per-target list ("a-b" strings split at dashes, scalars wrapped);
+    with ``nested`` an entry may itself be a list (multi-condition guidance weights)."""
     if value is None:
         return [None]
     if isinstance(value, str):
         return [None if v in ("None", "null", "") else cast(v) for v in value.split("-")]
     if isinstance(value, (list, tuple)):
-        return [None if v is None else (v if isinstance(v, (list, tuple)) else cast(v)) for v in value]
+        if not nested and any(isinstance(v, (list, tuple)) for v in value):
+            raise ValueError("a list inside the list")
+        return [None if v is None else [cast(w) for w in v] if isinstance(v, (list, tuple)) else cast(v)
+                for v in value]
+    if isinstance(value, Mapping):
+        raise TypeError("a mapping where values are expected")
     return [cast(value)]
 
 
@@ -92,6 +163,15 @@ def _per_target(values: list[Any], n: int, key: str) -> list[Any]:
     if len(values) != n:
         raise ValueError(f"released setting {key!r} has {len(values)} values for {n} targets")
     return values
+
+
+def _setting(data: Mapping[str, Any], key: str, cast: Any) -> list[Any]:
+    """The per-target values of released setting ``key`` (see :func:`_as_list`), naming ``key`` if one does not fit."""
+    try:
+        return _as_list(data.get(key), cast, nested=key == "cfg_scales")
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"plan {key}: {_shown(data.get(key))} is not what the released settings take ({err}); "
+                          "give one value, dash-separated values or a list, one per target") from None
 
 
 def plan_from_released_settings(settings: Mapping[str, Any], conditions: Sequence[str] | None = None,
@@ -109,19 +189,19 @@ def plan_from_released_settings(settings: Mapping[str, Any], conditions: Sequenc
         data = {k.removeprefix("sr_"): v for k, v in data.items()}
     if "target_domains" not in data:
         raise ValueError(f"released settings need target_domains; got keys {sorted(data)}")
-    conds = _as_list(data.get("cond_domains"), str)
+    conds = _setting(data, "cond_domains", str)
     if conds == [None]:
         if conditions is None:
             raise ValueError("the settings leave cond_domains open; pass conditions=[...]")
         conds = list(conditions)
-    targets = _as_list(data["target_domains"], str)
+    targets = _setting(data, "target_domains", str)
     n = len(targets)
-    column = {key: _per_target(_as_list(data.get(key), cast), n, key) for key, cast in (
+    column = {key: _per_target(_setting(data, key, cast), n, key) for key, cast in (
         ("tokens_per_target", int), ("autoregression_schemes", str), ("decoding_steps", int),
         ("token_decoding_schedules", str), ("temps", float), ("temp_schedules", str),
         ("cfg_scales", float), ("cfg_schedules", str))}
     grow = bool(data.get("cfg_grow_conditioning", False))
-    top_k, top_p = float(data.get("top_k") or 0.0), float(data.get("top_p") or 0.0)
+    top_k, top_p = (_setting(data, key, float)[0] or 0.0 for key in ("top_k", "top_p"))
     steps, guided = [], list(conds)
     for i, target in enumerate(targets):
         scale = column["cfg_scales"][i]
@@ -152,6 +232,17 @@ def plan_from_released_settings(settings: Mapping[str, Any], conditions: Sequenc
 # ---------------------------------------------------------------------------------------------
 # Released flat schedules
 # ---------------------------------------------------------------------------------------------
+def _schedule_entry(item: Any, where: str) -> Mapping[str, Any]:
+    """One entry of a released flat schedule, checked against :data:`SCHEDULE_FIELDS`."""
+    entry = _mapping(item, where, f"a mapping with {list(SCHEDULE_FIELDS)}")
+    needed = [*SCHEDULE_REQUIRED, *(() if entry.get("scheme") == AUTOREGRESSIVE else ("num_tokens",))]
+    missing = [key for key in needed if entry.get(key) is None]
+    if missing:
+        raise ConfigError(f"plan {where} lacks {missing}; an entry of a released schedule has {list(SCHEDULE_FIELDS)}")
+    _check_values(entry, SCHEDULE_FIELDS, where)
+    return entry
+
+
 def plan_from_schedule(schedule: Sequence[Mapping[str, Any]], conditions: Sequence[str] = (),
                        top_k: float = 0.0, top_p: float = 0.0, name: str = "") -> Plan:
     """A plan reproducing a released flat schedule iteration by iteration.
@@ -162,7 +253,8 @@ def plan_from_schedule(schedule: Sequence[Mapping[str, Any]], conditions: Sequen
     ``cfg_cond_domains`` there); scalar ones drop ``cfg_cond_domains`` in the unconditional pass.
     """
     groups: list[list[Mapping[str, Any]]] = []
-    for entry in schedule:
+    for i, item in enumerate(schedule):
+        entry = _schedule_entry(item, f"schedule.{i}")
         if groups and groups[-1][0]["target_domain"] == entry["target_domain"]:
             groups[-1].append(entry)
         else:
@@ -219,15 +311,16 @@ def plan_to_schedule(plan: Plan, totals: Mapping[str, int] | None = None) -> lis
 # ---------------------------------------------------------------------------------------------
 def plan_from_mapping(data: Any, conditions: Sequence[str] | None = None, name: str = "") -> Plan:
     """A plan from any supported format (see the module docstring)."""
-    if isinstance(data, list):
+    if isinstance(data, list) and data:
         return plan_from_schedule(data, conditions or (), name=name)
     if not isinstance(data, Mapping):
-        raise ValueError(f"a plan is a mapping or a schedule list, got {type(data).__name__}")
+        raise ConfigError(f"a plan is a mapping {{steps: [...]}}, released settings {{target_domains: ...}} or a "
+                          f"non-empty released schedule list; got {_shown(data)}")
     if "steps" in data:
         return plan_from_dict(data)
     if "target_domains" in data or "sr_target_domains" in data:
         return plan_from_released_settings(data, conditions, name)
-    raise ValueError(f"not a plan: expected 'steps', 'target_domains' or a schedule list; got keys {sorted(data)}")
+    raise ConfigError(f"not a plan: expected 'steps', 'target_domains' or a schedule list; got keys {sorted(data)}")
 
 
 def load_plan(path: str | Path, conditions: Sequence[str] | None = None) -> Plan:

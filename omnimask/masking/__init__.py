@@ -17,7 +17,7 @@ from omnimask.masking.budgets import Budgets, dirichlet_split, draw_budgets
 from omnimask.masking.collate import collate
 from omnimask.masking.image import position_masks
 from omnimask.masking.masked import MaskedModality
-from omnimask.masking.masker import Masker, MaskingConfig, WholeInputs, mask_sample
+from omnimask.masking.masker import Masker, MaskingConfig, WholeInputs, check_budgets, mask_sample
 from omnimask.masking.metadata import is_chunked, prepare_chunks, split_chunks
 from omnimask.masking.mixture import (
     KEEP_SCHEMES,
@@ -78,6 +78,7 @@ __all__ = [
     "ModalityAlphas",
     "WholeInputs",
     "all2all",
+    "check_budgets",
     "collate",
     "combine_mixtures",
     "cut_target",

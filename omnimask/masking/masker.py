@@ -80,6 +80,25 @@ class MaskingConfig:
         return self.mixture
 
 
+def check_budgets(specs: Mapping[str, ModalitySpec], cfg: MaskingConfig) -> None:
+    """Refuse token budgets larger than the modalities of ``specs`` can provide (they would be cut silently).
+
+    A sample holds at most every modality's ``max_tokens`` (the spec's ``num_tokens`` or the config's
+    override) as inputs, and those of its discrete modalities as targets.
+
+    Raises:
+        ConfigError: naming the first ``masking.num_*_tokens[_max]`` key over its capacity.
+    """
+    sizes = {name: cfg.max_tokens.get(name, spec.num_tokens) for name, spec in specs.items()}
+    capacity = {"input": sum(sizes.values()), "target": sum(n for name, n in sizes.items() if specs[name].is_discrete)}
+    for role, most in capacity.items():
+        for key in (f"num_{role}_tokens", f"num_{role}_tokens_max"):
+            value = getattr(cfg, key)
+            if value is not None and value > most:
+                raise ConfigError(f"masking.{key}={value} is more than the modalities hold as {role}s ({most} "
+                                  f"tokens in all); set it to at most {most}")
+
+
 # Per-kind maskers, dispatched through _MASKERS, all called as (spec, raw value, input budget, target budget,
 # max tokens, keep scheme, rng, keep-probability decay); position kinds ignore what only sequences use.
 def _mask_tokens(
@@ -180,6 +199,7 @@ class Masker:
                 raise ConfigError(f"mixture entry {name!r}: keep schemes apply to sequence modalities only")
         self.mixture = mixture
         self.max_tokens = [cfg.max_tokens.get(n, s.num_tokens) for n, s in self.specs.items()]
+        check_budgets(self.specs, cfg)
         per_mod_in = [mixture.modalities[n].input_alphas for n in self.names]
         per_mod_tgt = [mixture.modalities[n].target_alphas for n in self.names]
         self.input_alphas = [list(c) for c in zip(*per_mod_in)]  # (K, M)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from omnimask.config import from_dict, save_config, to_dict
-from omnimask.files import CONFIG_NAME, WEIGHTS_NAME, open_safetensors, write_safetensors
+from omnimask.config import from_dict, read_json, save_config, to_dict
+from omnimask.files import CONFIG_NAME, WEIGHTS_NAME, check_shapes, open_safetensors, write_safetensors
 from omnimask.model.config import ModelConfig
 from omnimask.model.fourm import FourM
 
@@ -87,7 +87,7 @@ def load_pretrained(path: str | Path, map_location: str | torch.device = "cpu") 
         meta = f.metadata() or {}
         shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (the header only)
     if path.is_dir() and config_file.is_file():
-        raw = json.loads(config_file.read_text())
+        raw = read_json(config_file)
     elif METADATA_KEY in meta:
         raw = json.loads(meta[METADATA_KEY])
     else:
@@ -119,16 +119,3 @@ def _builder(raw: dict[str, Any]) -> Callable[[], FourM | TaskModel]:
         return lambda: TaskModel(task_cfg)
     cfg = from_dict(ModelConfig, raw)
     return lambda: FourM(cfg)
-
-
-def check_shapes(weights: Path, expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> None:
-    """Every tensor the config implies is in the weights (their header) with the same shape; else a
-    ValueError listing the first differences (check on a meta-device skeleton, before allocating)."""
-    missing = [k for k in expected if k not in found]
-    wrong = [f"{k} {found[k]} in the weights, {expected[k]} by the config" for k in expected
-             if k in found and found[k] != expected[k]]
-    if missing or wrong:
-        listed = "; ".join(wrong[:3] + [f"{k} missing" for k in missing[:3]])
-        raise ValueError(f"{weights.parent / CONFIG_NAME} does not describe {weights} ({len(wrong)} shapes differ, "
-                         f"{len(missing)} tensors missing: {listed}); the config was edited or belongs to another "
-                         "model")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from omnimask.config import ConfigError
 from omnimask.generation import (
     Plan,
     Step,
     load_plan,
     plan,
+    plan_from_mapping,
     plan_from_released_settings,
     plan_from_schedule,
     plan_to_schedule,
@@ -141,3 +143,44 @@ def test_totals_needed_for_image_targets():
     with pytest.raises(ValueError, match="how many tokens"):
         Plan((Step(target="tok_rgb@224"),)).iterations()
     assert Plan((Step(target="tok_rgb@224", num_tokens=10, num_steps=2),)).iterations()[1].num_select == 5
+
+
+#: Plans that parse as YAML / JSON but have the wrong shape, and what the refusal names.
+WRONG_SHAPES = [
+    ([1, 2], "plan schedule.0: expected a mapping"),
+    ([], "non-empty released schedule list; got list []"),
+    (None, "got NoneType None"),
+    ("fast", "got str 'fast'"),
+    ({"stepz": []}, "not a plan: expected 'steps'"),
+    ({"steps": 3, "foo": "bar"}, "plan steps: expected a list of steps"),
+    ({"steps": []}, "plan steps: empty"),
+    ({"steps": [3]}, "plan steps.0: expected a mapping"),
+    ({"steps": [{"scheme": "roar"}]}, "plan steps.0 names no target"),
+    ({"steps": [{"target": "tok_rgb@224", "speed": 2}]}, "plan steps.0 has unknown fields ['speed']"),
+    ({"steps": [{"target": "tok_rgb@224", "num_steps": "many"}]}, "plan steps.0.num_steps: expected an integer"),
+    ({"steps": [{"target": "tok_rgb@224", "temperature": [1]}]}, "plan steps.0.temperature: expected a number"),
+    ({"steps": [{"target": "tok_rgb@224"}], "conditions": "caption"}, "plan conditions: expected a list"),
+    ([{"target_domain": "tok_rgb@224"}], "plan schedule.0 lacks ['scheme', 'temperature', 'num_tokens']"),
+    ([{"target_domain": "tok_rgb@224", "scheme": "roar", "temperature": 1.0, "num_tokens": None}],
+     "plan schedule.0 lacks ['num_tokens']"),
+    ([{"target_domain": "tok_rgb@224", "scheme": "roar", "temperature": "hot", "num_tokens": 4}],
+     "plan schedule.0.temperature: expected a number"),
+    ({"target_domains": "tok_rgb@224", "cond_domains": "caption", "decoding_steps": "x"}, "plan decoding_steps:"),
+    ({"target_domains": "tok_rgb@224", "cond_domains": "caption", "decoding_steps": [[8]]}, "a list inside the list"),
+    ({"target_domains": {"tok_rgb@224": 1}, "cond_domains": "caption"}, "plan target_domains:"),
+    ({"target_domains": "tok_rgb@224", "cond_domains": "caption", "top_p": "high"}, "plan top_p:"),
+]
+
+
+@pytest.mark.parametrize(("data", "fragment"), WRONG_SHAPES, ids=[str(i) for i in range(len(WRONG_SHAPES))])
+def test_a_plan_of_the_wrong_shape_is_refused_naming_the_key(data, fragment):
+    with pytest.raises(ConfigError) as caught:
+        plan_from_mapping(data, conditions=["caption"])
+    assert fragment in str(caught.value)
+
+
+def test_a_wrong_plan_file_is_refused_naming_the_key(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text("steps: 3\n")
+    with pytest.raises(ConfigError, match="plan steps: expected a list of steps"):
+        load_plan(path)

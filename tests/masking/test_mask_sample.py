@@ -206,6 +206,17 @@ def test_collate_batch_and_absent_modalities():
             "sequence",
         ),
         (lambda: (SPECS, MaskingConfig(num_input_tokens=5, num_input_tokens_max=4)), "min <= max"),
+        (lambda: (SPECS, MaskingConfig(num_input_tokens=67, mixture=mixture())),  # SPECS hold 66 input tokens
+         "masking.num_input_tokens=67 is more than the modalities hold as inputs"),
+        (lambda: (SPECS, MaskingConfig(num_input_tokens=8, num_input_tokens_max=100, mixture=mixture())),
+         "masking.num_input_tokens_max=100"),
+        (lambda: (SPECS, MaskingConfig(num_input_tokens=8, num_target_tokens=43, mixture=mixture())),  # 42 discrete
+         "masking.num_target_tokens=43 is more than the modalities hold as targets"),
+        (lambda: (SPECS, MaskingConfig(num_input_tokens=8, num_target_tokens=8, num_target_tokens_max=43,
+                                       mixture=mixture())),
+         "masking.num_target_tokens_max=43"),
+        (lambda: (SPECS, MaskingConfig(num_input_tokens=59, mixture=mixture(), max_tokens={"caption": 4})),
+         "set it to at most 58"),  # the override shrinks the caption's 12 to 4
     ],
 )
 def test_config_errors(specs_cfg, message):
@@ -213,8 +224,14 @@ def test_config_errors(specs_cfg, message):
         Masker(*specs_cfg())
 
 
+def test_budgets_up_to_the_capacity_are_accepted():
+    masker = Masker(SPECS, MaskingConfig(num_input_tokens=66, num_target_tokens=42, mixture=mixture()))
+    out = masker(make_sample(np.random.default_rng(0)), 0)
+    assert set(out) == set(SPECS)
+
+
 def test_bad_sample_shapes():
-    masker = Masker(SPECS, MaskingConfig(mixture=mixture()))
+    masker = Masker(SPECS, MaskingConfig(num_input_tokens=20, num_target_tokens=20, mixture=mixture()))
     sample = make_sample(np.random.default_rng(0))
     with pytest.raises(ValueError, match="expected 16 token ids"):
         masker({**sample, "tok_depth@32": np.zeros(15, dtype=np.int64)}, 0)
@@ -240,7 +257,7 @@ def test_masker_pickles_for_dataloader_workers():
 
 
 def test_text_is_refused_with_a_hint():
-    masker = Masker(SPECS, MaskingConfig(mixture=mixture()))
+    masker = Masker(SPECS, MaskingConfig(num_input_tokens=20, num_target_tokens=20, mixture=mixture()))
     with pytest.raises(TypeError, match="tokenize"):
         masker({"caption": "a red cube"}, 0)
 
