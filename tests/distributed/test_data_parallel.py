@@ -11,13 +11,12 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
+from stochastic_config import every_stochastic_option
 
-from omnimask.masking import MaskingConfig, all2all, combine_mixtures, one_way, rgb2all
 from omnimask.model import FourM
 from omnimask.training.loop import Trainer, train
 from omnimask.training.metrics import read_metrics
 from omnimask.training.optim import lr_factor
-from omnimask.training.transfer import LoraConfig
 
 
 def _single(cfg, out_dir, grad_accum=4):
@@ -142,19 +141,6 @@ def test_a_fine_tune_on_two_ranks_matches_one_process(tiny_run, tmp_path, ranks)
     _assert_close_states(_weights(tmp_path / "ddp"), _weights(tmp_path / "one"), atol=1e-5)
 
 
-def _every_stochastic_option(cfg, second_store):
-    """``cfg`` with every random draw a step consumes turned on: drop-path, LoRA dropout, per-sample token
-    budgets, a three-component masking mixture and two weighted datasets."""
-    names = list(cfg.model.modality_overrides)
-    mixture = combine_mixtures([all2all(1.0, names), (one_way(["tok_x"], ["tok_y", "caption"]), 0.5),
-                                (rgb2all(0.5, names, rgb="tok_x"), 0.5)])
-    return dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model, drop_path=0.2), lora=LoraConfig(rank=2, dropout=0.3),
-        masking=MaskingConfig(num_input_tokens=3, num_input_tokens_max=8, num_target_tokens=3,
-                              num_target_tokens_max=8, mixture=mixture),
-        data=dataclasses.replace(cfg.data, path="", paths=[cfg.data.path, str(second_store)], weights=[1.0, 3.0]))
-
-
 def _killed_in_step(rank, cfg, step):
     """Train until ``step`` (1-based), then die inside it like kill -9 (nothing saved after the last checkpoint)."""
     trainer = Trainer(cfg)
@@ -187,8 +173,9 @@ def test_two_ranks_killed_after_a_checkpoint_resume_exactly_with_every_stochasti
     """2 ranks killed inside step 4 (step 3 ran after the step-2 checkpoint) and resumed equal 2 ranks run
     straight through, bit for bit."""
     pytest.importorskip("peft")  # LoRA; imported here once, before the ranks fork
-    noisy = dataclasses.replace(_every_stochastic_option(tiny_run, store_writer(tmp_path / "store2", seed=1)),
-                                save_every=2)
+    noisy = every_stochastic_option(tiny_run, store_writer(tmp_path / "store2", seed=1), image="tok_x",
+                                    others=("tok_y", "caption"), budget=(3, 8))
+    noisy = dataclasses.replace(noisy, save_every=2)
     ranks(_train_and_save_grads, 2, _strategy(noisy, tmp_path / "straight", strategy), tmp_path / "g1.pt", 0)
     ranks(_killed_in_step, 2, _strategy(noisy, tmp_path / "resumed", strategy), 4)
     assert torch.load(tmp_path / "resumed" / "checkpoint" / "train_state.pt")["state"]["step"] == 2

@@ -5,13 +5,12 @@ import json
 
 import pytest
 import torch
+from stochastic_config import every_stochastic_option
 
 from omnimask.config import ConfigError, apply_overrides, to_dict
-from omnimask.masking import MaskingConfig, all2all, combine_mixtures, one_way, rgb2all
 from omnimask.model import FourM
 from omnimask.training.loop import NonFiniteLossError, Trainer, train
 from omnimask.training.metrics import read_metrics
-from omnimask.training.transfer import LoraConfig
 
 
 def _weights(model):
@@ -137,20 +136,6 @@ def test_ctrl_c_finishes_the_step_then_saves_exactly_what_an_uninterrupted_run_h
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _every_stochastic_option(cfg, second_store):
-    """``cfg`` with every random draw a step consumes turned on: drop-path, LoRA dropout, per-sample token
-    budgets, a three-component masking mixture, two weighted datasets and a loader worker process."""
-    names = list(cfg.model.modality_overrides)
-    mixture = combine_mixtures([all2all(1.0, names), (one_way(["tok_a"], ["tok_b", "caption"]), 0.5),
-                                (rgb2all(0.5, names, rgb="tok_a"), 0.5)])
-    return dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model, drop_path=0.2), lora=LoraConfig(rank=2, dropout=0.3),
-        masking=MaskingConfig(num_input_tokens=6, num_input_tokens_max=14, num_target_tokens=6,
-                              num_target_tokens_max=14, mixture=mixture),
-        data=dataclasses.replace(cfg.data, path="", paths=[cfg.data.path, str(second_store)], weights=[1.0, 3.0],
-                                 num_workers=1))
-
-
 def _run_state(trainer):
     """Everything a run carries from step to step: weights, optimizer, schedule and counters (compare
     two with ``assert_close(rtol=0, atol=0)``: equal bit for bit)."""
@@ -174,8 +159,9 @@ def _dies_in_step(trainer, step):
 def test_a_run_killed_after_a_checkpoint_resumes_exactly_with_every_stochastic_option(tiny_config, store_writer,
                                                                                       tmp_path):
     pytest.importorskip("peft")  # LoRA
-    cfg = dataclasses.replace(_every_stochastic_option(tiny_config, store_writer(tmp_path / "store2", seed=1)),
-                              steps=4, save_every=2, eval_every=3)
+    noisy = every_stochastic_option(tiny_config, store_writer(tmp_path / "store2", seed=1), image="tok_a",
+                                    others=("tok_b", "caption"), budget=(6, 14), workers=1)
+    cfg = dataclasses.replace(noisy, steps=4, save_every=2, eval_every=3)
     straight = Trainer(dataclasses.replace(cfg, out_dir=str(cfg.out_dir) + "_straight"))
     straight.run()
     killed = Trainer(cfg)
