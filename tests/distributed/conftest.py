@@ -33,10 +33,15 @@ def _entry(rank, fn, world_size, port, args):
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank)
     )
     torch.set_num_threads(1)
+    # Keep the process group until the rank leaves, and leave at once, before any destructor runs: a
+    # forked rank whose peer had already finished hung now and then in gloo's teardown
+    # (destroy_process_group from Trainer.close, or ~ProcessGroupGloo joining its threads when the last
+    # reference to the group went with the DDP reducer; torch 2.13, seen with py-spy), stalling the
+    # suite. torchrun's processes are not forked and leave the group normally (checked by hand).
+    from omnimask.training import distributed
+
+    distributed.teardown = lambda ctx: None
     fn(rank, *args)
-    # Leave at once, before any destructor runs: a rank whose peer had already finished hung now and
-    # then in gloo's teardown (destroy_process_group, or ~ProcessGroupGloo joining its threads when
-    # the DDP reducer is freed; torch 2.13, seen with py-spy), stalling the suite.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
