@@ -40,17 +40,28 @@ ENCODER_CONTRACT_NAME = "encoder.json"
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit rename it onto ``path``.
 
-    The parent folder is created. On an exception the temporary file is removed and ``path`` is left
-    as it was.
+    The parent folder is created. The file gets the permissions a plain ``open`` would give it (0666
+    less the umask: libraries such as safetensors create 0600 files, which others sharing a run
+    folder could not read). On an exception the temporary file is removed and ``path`` is left as
+    it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        if tmp.is_file():
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, then restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 #: File that marks a filled ``.partial`` folder as complete (present only between two renames).

@@ -86,3 +86,18 @@ def test_a_kill_at_any_operation_of_a_save_leaves_the_newest_complete_copy(tmp_p
         assert (recover_dir(ckpt) / "weights").read_text() == ("step 2" if marked else "step 1"), ops
         assert not (ckpt / COMPLETE_MARK).exists()
     assert kill_at > len(ops)  # the last round ran the save to the end
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path, umask):
+    import os
+
+    import torch
+
+    old = os.umask(umask)
+    try:
+        weights = files.write_safetensors(tmp_path / "model.safetensors", {"w": torch.zeros(2)})
+        text = files.write_text(tmp_path / "config.json", "{}")
+    finally:
+        os.umask(old)
+    assert (weights.stat().st_mode & 0o777) == (text.stat().st_mode & 0o777) == 0o666 & ~umask
