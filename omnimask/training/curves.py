@@ -8,12 +8,14 @@ it is missing instead of failing a finished run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from omnimask.files import CONFIG_NAME
 from omnimask.training.metrics import METRICS_NAME, read_metrics
 
 CURVES_FILE = "loss_curves.png"
@@ -73,6 +75,17 @@ def plot_loss_curves(records: Sequence[dict[str, Any]], path: str | Path, title:
     return path
 
 
+def run_title(run_dir: Path) -> str:
+    """The run folder's name, with the recipe of its ``config.json`` when that says more."""
+    try:
+        recipe = json.loads((run_dir / CONFIG_NAME).read_text(encoding="utf-8")).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        return run_dir.name
+    if not isinstance(recipe, str) or recipe in ("", run_dir.name):
+        return run_dir.name
+    return f"{run_dir.name} (recipe {recipe})"
+
+
 def write_loss_curves(run_dir: str | Path, out: str | Path | None = None) -> Path | None:
     """Plot ``run_dir/metrics.jsonl`` to ``out`` (default ``run_dir/loss_curves.png``).
 
@@ -88,6 +101,6 @@ def write_loss_curves(run_dir: str | Path, out: str | Path | None = None) -> Pat
     except ImportError:
         print("loss curves skipped: matplotlib is missing (pip install 'omnimask[viz]')")
         return None
-    png = plot_loss_curves(read_metrics(metrics), out or run_dir / CURVES_FILE, title=run_dir.name)
+    png = plot_loss_curves(read_metrics(metrics), out or run_dir / CURVES_FILE, title=run_title(run_dir))
     print(f"loss curves: {png}")
     return png

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from omnimask.training.curves import smooth, write_loss_curves
+from omnimask.training.curves import run_title, smooth, write_loss_curves
 
 
 def test_smooth_is_a_trailing_mean_over_the_window():
@@ -28,3 +28,15 @@ def test_a_run_folder_gets_a_two_panel_png(tmp_path):
 def test_missing_metrics_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="omnimask train"):
         write_loss_curves(tmp_path)
+
+
+def test_the_title_names_the_recipe_when_the_folder_name_does_not(tmp_path):
+    run = tmp_path / "stage3"
+    run.mkdir()
+    assert run_title(run) == "stage3"  # no config.json
+    (run / "config.json").write_text(json.dumps({"recipe": "synth_small_polish"}))
+    assert run_title(run) == "stage3 (recipe synth_small_polish)"
+    (run / "config.json").write_text(json.dumps({"recipe": "stage3"}))
+    assert run_title(run) == "stage3"
+    (run / "config.json").write_text("not json")
+    assert run_title(run) == "stage3"
