@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omnimask.config import ConfigError, read_json
-from omnimask.devices import check_device
+from omnimask.devices import use_device
 from omnimask.files import (
     CONFIG_NAME,
     ENCODER_CONTRACT_NAME,
@@ -143,7 +143,7 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> FourM:
     from omnimask.model import FourM
 
     path = shipped_model_path() if path is None else Path(path)
-    target = check_device(device)
+    target = use_device(device)
     if not path.exists():
         raise ConfigError(f"no model at {path}; give a model folder (model.safetensors + config.json)")
     model = load(path)

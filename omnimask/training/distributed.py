@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from omnimask.config import ConfigError
-from omnimask.devices import check_device
+from omnimask.devices import use_device
 from omnimask.nn.blocks import DecoderBlock, EncoderBlock
 from omnimask.training.config import ParallelConfig
 
@@ -96,7 +96,7 @@ def _backend(cfg: ParallelConfig, device: torch.device) -> str:
 
 
 def _device(requested: str | torch.device | None, local_rank: int) -> torch.device:
-    device = check_device(requested)
+    device = use_device(requested)
     if device.type == "cuda":
         if device.index is None:
             device = torch.device("cuda", local_rank)
