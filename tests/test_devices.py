@@ -1,5 +1,6 @@
 """The device a command runs on (omnimask.devices): names checked up front, the CPU allocator set up."""
 
+import os
 import subprocess
 import sys
 
@@ -24,8 +25,6 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def _page_faults(env_value: str | None) -> int:
-    import os
-
     env = {k: v for k, v in os.environ.items() if k != MALLOC_ENV}
     if env_value is not None:
         env[MALLOC_ENV] = env_value

@@ -109,10 +109,10 @@ def synth_small_focus() -> TrainConfig:
 def synth_small_polish() -> TrainConfig:
     """The shipped model's third stage: ``synth_small_focus`` continued at a low learning rate.
 
-    Starts from ``runs/synth_small_focus/checkpoint`` and keeps its mixture and settings; 3000 more
+    Starts from ``runs/synth_small_focus/checkpoint`` and keeps its mixture and settings; 6000 more
     steps, peak lr 3e-4 after 100 warm-up steps, cosine to 1e-5. Stage two's validation loss was
-    still falling at its end; this stage spends a sixth of its tokens to anneal it (boxes, semseg,
-    own-caption and box-following rows rose, caption ↔ image retrieval fell a little: README).
+    still falling at its end; this stage anneals it (2.00 → 1.97; boxes and RGB → caption retrieval
+    rose on all three evaluation worlds, semseg on two of them: README).
     """
     focus = synth_small_focus()
     return dataclasses.replace(

@@ -8,13 +8,13 @@ it is missing instead of failing a finished run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from omnimask.config import ConfigError, read_json
 from omnimask.files import CONFIG_NAME
 from omnimask.training.metrics import METRICS_NAME, read_metrics
 
@@ -78,8 +78,8 @@ def plot_loss_curves(records: Sequence[dict[str, Any]], path: str | Path, title:
 def run_title(run_dir: Path) -> str:
     """The run folder's name, with the recipe of its ``config.json`` when that says more."""
     try:
-        recipe = json.loads((run_dir / CONFIG_NAME).read_text(encoding="utf-8")).get("recipe")
-    except (OSError, ValueError, AttributeError):
+        recipe = read_json(run_dir / CONFIG_NAME).get("recipe")
+    except (OSError, ConfigError, AttributeError):
         return run_dir.name
     if not isinstance(recipe, str) or recipe in ("", run_dir.name):
         return run_dir.name
