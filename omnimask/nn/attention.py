@@ -17,7 +17,6 @@ generation); it is state owned by the caller and is extended in place by the att
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
@@ -63,22 +62,50 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return scores.float().softmax(-1).to(v.dtype) @ v
 
 
-@dataclasses.dataclass
 class KVCache:
-    """Keys and values (B, H, T, K) accumulated over incremental calls; ``None`` until first use."""
+    """Keys and values (B, H, T, K) accumulated over incremental calls; ``k`` / ``v`` are None until first use.
 
-    k: torch.Tensor | None = None
-    v: torch.Tensor | None = None
+    They live in buffers that grow by doubling, so appending one token writes only that token
+    (amortised O(1)) instead of copying the whole history as a concatenation would; ``k`` and ``v``
+    are views of the filled part. For inference: the buffers are written in place, which autograd
+    would refuse for keys it has already used.
+    """
+
+    def __init__(self) -> None:
+        self._k: torch.Tensor | None = None
+        self._v: torch.Tensor | None = None
+        self.length = 0
 
     @property
-    def length(self) -> int:
-        return 0 if self.k is None else self.k.shape[-2]
+    def k(self) -> torch.Tensor | None:
+        return None if self._k is None else self._k[..., : self.length, :]
+
+    @property
+    def v(self) -> torch.Tensor | None:
+        return None if self._v is None else self._v[..., : self.length, :]
+
+    @property
+    def capacity(self) -> int:
+        """Positions the buffers hold before they must grow."""
+        return 0 if self._k is None else self._k.shape[-2]
 
     def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append new keys/values along the sequence axis; returns everything cached so far."""
-        self.k = k if self.k is None else torch.cat([self.k, k], dim=-2)
-        self.v = v if self.v is None else torch.cat([self.v, v], dim=-2)
-        return self.k, self.v
+        """Append new keys/values (B, H, n, K) along the sequence axis; returns everything cached so far."""
+        end = self.length + k.shape[-2]
+        if self._k is None or self._v is None or end > self._k.shape[-2]:
+            self._k, self._v = self._grown(self._k, k, end), self._grown(self._v, v, end)
+        self._k[..., self.length : end, :] = k
+        self._v[..., self.length : end, :] = v
+        self.length = end
+        return self._k[..., :end, :], self._v[..., :end, :]
+
+    def _grown(self, buffer: torch.Tensor | None, new: torch.Tensor, needed: int) -> torch.Tensor:
+        """A buffer like ``new`` with room for ``needed`` positions (at least twice the old), old part copied."""
+        capacity = max(needed, 2 * (0 if buffer is None else buffer.shape[-2]))
+        grown = new.new_empty(*new.shape[:-2], capacity, new.shape[-1])
+        if buffer is not None:
+            grown[..., : self.length, :] = buffer[..., : self.length, :]
+        return grown
 
 
 class _Attention(nn.Module):

@@ -100,6 +100,22 @@ def test_incremental_self_attention_with_cache_equals_causal_full_pass():
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-6, rtol=1e-5)
 
 
+def test_kv_cache_returns_everything_appended_and_reallocates_only_when_doubling():
+    cache = KVCache()
+    assert cache.k is None and cache.v is None and cache.length == 0
+    keys, values, capacities = [], [], []
+    for n in (3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 1):
+        k, v = torch.randn(2, 4, n, 8), torch.randn(2, 4, n, 8)
+        keys.append(k)
+        values.append(v)
+        got_k, got_v = cache.extend(k, v)
+        capacities.append(cache.capacity)
+        assert torch.equal(got_k, torch.cat(keys, 2)) and torch.equal(got_v, torch.cat(values, 2))
+        assert torch.equal(cache.k, got_k) and torch.equal(cache.v, got_v)
+    assert cache.length == 17
+    assert capacities == [3, 6, 6, 6, 12, 12, 12, 12, 12, 24, 24]  # grows 3 times in 11 appends
+
+
 def test_qk_norm_normalises_queries_and_keys_per_head():
     torch.manual_seed(0)
     attn = SelfAttention(16, 2, qk_norm=True, norm_bias=False)
