@@ -35,7 +35,8 @@ the worker is idle, so the driver can time the two sides one at a time. Requests
 * ``time`` {case, precision, n}: runs the case ``n`` times; replies the seconds of each run (and for
   generation the target tokens of the last run). Cases: ``{"kind": "train"}``, ``{"kind": "mask",
   "samples": k}`` (seconds per sample), ``{"kind": "gen", ...}`` (the plan's fields, see the driver).
-* ``profile`` {case, precision, n, out}: as ``time``, under ``torch.profiler``; the op table goes to ``out``.
+* ``profile`` {case, precision, n, out}: as ``time``, under ``torch.profiler``; the op table goes to ``out``,
+  the share of self CPU time in matrix products comes back.
 * ``quit``.
 """
 
@@ -418,21 +419,33 @@ class Worker:
         return reply
 
     def profile(self, case: dict, precision: str, n: int, out: str) -> dict:
-        """``n`` runs of a case under ``torch.profiler``; the op table (by self CPU time) goes to ``out``."""
+        """``n`` runs of a case under ``torch.profiler``; the op table (by self CPU time) goes to ``out``,
+        the share of that time in matrix products comes back."""
         run, _ = self.runner(case)
         with autocast(precision):
-            Path(out).write_text(profile_table(run, n))
-        return {"out": out}
+            table, share = profile_table(run, n)
+        Path(out).write_text(table)
+        return {"out": out, "matmul_share": share}
 
 
-def profile_table(run: Callable[[], Any], n: int) -> str:
-    """One warm-up call of ``run``, then ``n`` calls under ``torch.profiler``: the op table by self CPU time
-    (used by both sides of the benchmark)."""
+#: The profiler's names of the matrix-product kernels (linear layers, attention products, heads).
+MATMUL_OPS: frozenset[str] = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"})
+
+
+def profile_table(run: Callable[[], Any], n: int) -> tuple[str, float]:
+    """One warm-up call of ``run``, then ``n`` calls under ``torch.profiler`` (used by both sides).
+
+    Returns:
+        the op table by self CPU time, and the share of all self CPU time spent in :data:`MATMUL_OPS`.
+    """
     run()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(n):
             run()
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+    return events.table(sort_by="self_cpu_time_total", row_limit=40), matmul / total if total else 0.0
 
 
 def requests(stream: Any) -> Iterator[dict]:

@@ -333,6 +333,9 @@ class Case:
     official_times: list[float] = dataclasses.field(default_factory=list)
     omnimask_result: Any = None
     official_tokens: Any = None
+    #: With ``--profile``: each side's share of self CPU time in matrix products (official_worker.MATMUL_OPS).
+    omnimask_matmul_share: float | None = None
+    official_matmul_share: float | None = None
 
 
 def omnimask_train_step(
@@ -477,8 +480,10 @@ def profile_both(case: Case, worker: OfficialWorker, precision: str, out_dir: Pa
     hold the op tables (by self CPU time), to see where the two sides spend a step differently."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{re.sub(r'[^A-Za-z0-9]+', '_', case.name).strip('_')}.{precision}"
-    Path(f"{stem}.omnimask.txt").write_text(profile_table(case.run, n))
-    worker.request("profile", case=case.request, precision=precision, n=n, out=f"{stem}.official.txt")
+    table, case.omnimask_matmul_share = profile_table(case.run, n)
+    Path(f"{stem}.omnimask.txt").write_text(table)
+    reply = worker.request("profile", case=case.request, precision=precision, n=n, out=f"{stem}.official.txt")
+    case.official_matmul_share = reply["matmul_share"]
     print(f"profiles: {stem}.omnimask.txt, {stem}.official.txt", file=sys.stderr)
 
 
@@ -534,6 +539,10 @@ def row(case: Case) -> dict:
         "official_runs": len(case.official_times),
         "tokens_equal": tokens_equal(case),
     }
+    if case.omnimask_matmul_share:
+        # The ratio omnimask would reach if everything but its matrix products took no time.
+        result["matmul_share"] = {"omnimask": case.omnimask_matmul_share, "official": case.official_matmul_share}
+        result["matmul_bound"] = theirs / (ours * case.omnimask_matmul_share)
     if case.request["kind"] == "gen":
         result["tokens_per_sample"] = (
             generated_tokens(case.omnimask_result, case.omnimask_result.plan) // (case.request["batch"])
@@ -550,15 +559,28 @@ def shown(seconds: float, unit: str) -> str:
 
 
 def print_table(title: str, rows: list[dict]) -> None:
-    header = f"{'case':44s} {'omnimask':>15s} {'official':>15s} {'ratio':>8s} {'goal':>6s} {'met':>4s}  tokens equal"
+    """The results of one precision; with ``--profile`` also each side's matmul share and omnimask's bound."""
+    profiled = any("matmul_bound" in r for r in rows)
+    extra = f" {'matmul ours/theirs':>18s} {'bound':>7s}" if profiled else ""
+    header = (f"{'case':44s} {'omnimask':>15s} {'official':>15s} {'ratio':>8s} {'goal':>6s} {'met':>4s}{extra}"
+              "  tokens equal")
     print(f"\n{title}\n{header}\n{'-' * len(header)}")
     for r in rows:
         goal = f"{r['goal']:.0f}x" if r["goal"] else "-"
         met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")
+        bound = ""
+        if "matmul_bound" in r:
+            shares = f"{r['matmul_share']['omnimask']:.0%}/{r['matmul_share']['official']:.0%}"
+            bound = f" {shares:>18s} {r['matmul_bound']:6.2f}x"
+        elif profiled:
+            bound = f" {'-':>18s} {'-':>7s}"
         print(
             f"{r['case']:44s} {shown(r['omnimask_s'], r['unit']):>15s} {shown(r['official_s'], r['unit']):>15s} "
-            f"{r['ratio']:7.2f}x {goal:>6s} {met:>4s}  {r['tokens_equal']}"
+            f"{r['ratio']:7.2f}x {goal:>6s} {met:>4s}{bound}  {r['tokens_equal']}"
         )
+    if profiled:
+        print("bound: official time / omnimask's time in matrix products, the ratio omnimask would reach if all "
+              "its other work took no time (same FLOPs on both sides)")
 
 
 def flops_result(batch: Batch, rows: int, steps: int) -> dict:
