@@ -623,11 +623,13 @@ def fresh_flops_result(batch: Batch, rows: int, steps: int, threads: int) -> dic
     case (omnimask's CPU allocator set-up returns nothing to the system), and a 4M-B step on top of it was
     killed for memory on a 24 GiB machine (14 GB resident; alone the step peaks at 8.4 GB)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_child_setup, initargs=(threads,)) as pool:
+                             initializer=setup_process, initargs=(threads,)) as pool:
         return pool.submit(flops_result, batch, rows, steps).result()
 
 
-def _child_setup(threads: int) -> None:
+def setup_process(threads: int) -> None:
+    """This process's (and the FLOP/s child's) torch threads and omnimask's CPU set-up (allocator); the official
+    side is untouched."""
     torch.set_num_threads(threads)
     use_device("cpu")
 
@@ -742,8 +744,7 @@ def run(args: argparse.Namespace, worker: OfficialWorker, directory: Path) -> di
 def main() -> None:
     args = parse_args()
     check_checkout(args.official)
-    torch.set_num_threads(args.threads)
-    use_device("cpu")  # what omnimask's commands do first on a CPU (allocator set-up); the official side is untouched
+    setup_process(args.threads)
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="versus-official-") as tmp,
