@@ -38,7 +38,7 @@ Usage::
 
 The official environment (its own venv, never omnimask's): ``torch`` (CPU), ``einops``,
 ``huggingface_hub==0.24.0``, ``tokenizers``, ``tqdm``, ``numpy``, ``safetensors``, ``pyyaml``,
-``opencv-python-headless``, ``albumentations``; no torchvision (the worker stubs it).
+``opencv-python-headless``, ``albumentations``, ``pillow``; no torchvision (the worker stubs it).
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@
 
 The probe runs once per process (:func:`cpu_probe` is cached) and :func:`describe` says what it found,
 for the logs.
+
+Inference decides **per call** (:class:`InferencePrecision`): a generation step's forward passes are
+small — an autoregressive token is one row per sample, a MaskGIT / ROAR decoder call a few dozen — and
+at few rows bf16 loses on these CPUs: on a 2-core Xeon with AMX-BF16 a (1 × 256) · (256 × 256) matmul
+takes 5.5 µs in fp32 and 25 µs in bf16 (41 µs under autocast, which casts the weight each call), the
+crossover lies near 64 rows, and at 1 024 rows bf16 is 6× faster; on a 2-core AMD EPYC with
+AVX512-BF16 the 256 × 30 000 logits of one token took 0.3 ms in bf16 and 1.6 ms in fp32, while its
+small linears were faster in fp32. So ``auto`` times the call's own matmul shape once
+(:func:`bf16_wins`, rows bucketed to powers of 4, cached) and runs the call in whichever dtype wins.
 """
 
 from __future__ import annotations
@@ -73,17 +82,24 @@ def cpu_bf16_flags(cpuinfo: Path = CPUINFO) -> tuple[str, ...] | None:
     return tuple(f for f in BF16_CPU_FLAGS if f in flags)
 
 
-def time_matmul(dtype: torch.dtype, repeats: int = 5, budget_s: float = 0.05) -> float:
-    """Best wall time of a (512 × 256) · (256 × 256) matmul in ``dtype`` on the CPU (stops after
-    ``repeats`` runs or ``budget_s`` seconds, whichever comes first)."""
+def time_matmul(dtype: torch.dtype, repeats: int = 5, budget_s: float = 0.05, *, rows: int = 512,
+                inner: int = 256, outer: int = 256, cast_weight: bool = False) -> float:
+    """Best wall time of a (rows × inner) · (inner × outer) matmul in ``dtype`` on the CPU, the fp32
+    activations cast to ``dtype`` inside the timing as autocast does (and the fp32 weight too with
+    ``cast_weight``: an uncached autocast call). Stops after ``repeats`` runs or ``budget_s`` seconds."""
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(512, 256, generator=generator).to(dtype)
-    b = torch.randn(256, 256, generator=generator).to(dtype)
-    a @ b  # warm-up: the first call pays for kernel selection
+    a = torch.randn(rows, inner, generator=generator)
+    w = torch.randn(inner, outer, generator=generator)
+    b = w if cast_weight else w.to(dtype)
+
+    def run() -> torch.Tensor:
+        return a.to(dtype) @ b.to(dtype)
+
+    run()  # warm-up: the first call pays for kernel selection
     best, start = float("inf"), time.perf_counter()
     for _ in range(repeats):
         t0 = time.perf_counter()
-        a @ b
+        run()
         best = min(best, time.perf_counter() - t0)
         if time.perf_counter() - start > budget_s:
             break
@@ -94,19 +110,51 @@ def time_matmul(dtype: torch.dtype, repeats: int = 5, budget_s: float = 0.05) ->
 PROBE_ROUNDS = 3
 
 
+def _one_thread_rounds(**shape: int | bool) -> tuple[float, float]:
+    """Best fp32 and bf16 times of :func:`time_matmul` (``shape``) over interleaved rounds, on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rounds = [(time_matmul(torch.float32, **shape), time_matmul(torch.bfloat16, **shape))  # type: ignore[arg-type]
+                  for _ in range(PROBE_ROUNDS)]
+    finally:
+        torch.set_num_threads(threads)
+    return min(f for f, _ in rounds), min(b for _, b in rounds)
+
+
 @functools.cache
 def cpu_probe() -> CpuProbe:
     """Probe this CPU once per process, on one thread (see the module docstring)."""
     flags = cpu_bf16_flags()
     if flags == ():
         return CpuProbe(flags)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rounds = [(time_matmul(torch.float32), time_matmul(torch.bfloat16)) for _ in range(PROBE_ROUNDS)]
-    finally:
-        torch.set_num_threads(threads)
-    return CpuProbe(flags, min(f for f, _ in rounds), min(b for _, b in rounds))
+    return CpuProbe(flags, *_one_thread_rounds())
+
+
+#: Row counts from which inference calls follow the batch-shaped :func:`cpu_probe` instead of their own.
+BATCH_ROWS = 512
+
+
+def row_bucket(rows: int) -> int:
+    """The power of 4 at or above ``rows`` (1, 4, 16, 64, 256): the row counts :func:`bf16_wins` probes."""
+    bucket = 1
+    while bucket < rows:
+        bucket *= 4
+    return bucket
+
+
+@functools.cache
+def bf16_wins(rows: int, inner: int, outer: int, cast_weight: bool) -> bool:
+    """Whether this CPU runs a (rows × inner) · (inner × outer) matmul at least :data:`MIN_SPEEDUP` times
+    faster in bf16 than in fp32 (``cast_weight``: the bf16 side also casts the fp32 weight, as an autocast
+    call does when its cast is not cached). False on CPUs without bf16 matrix instructions (not probed);
+    calls of :data:`BATCH_ROWS` rows or more take :func:`cpu_probe`'s answer. Probed once per argument set
+    (a few ms: interleaved rounds on one thread, like :func:`cpu_probe`)."""
+    probe = cpu_probe()
+    if probe.flags == () or rows >= BATCH_ROWS:
+        return probe.bf16
+    fp32_s, bf16_s = _one_thread_rounds(rows=rows, inner=inner, outer=outer, cast_weight=cast_weight)
+    return fp32_s >= MIN_SPEEDUP * bf16_s
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
@@ -137,3 +185,42 @@ def describe(precision: str, device: torch.device | str) -> str:
     flags = ", ".join(probe.flags) if probe.flags else "flags unknown"
     return (f"precision {chosen} (auto: {flags}; probe bf16 matmul {probe.speedup:.1f}x fp32, "
             f"bf16 needs >= {MIN_SPEEDUP}x)")
+
+
+@dataclasses.dataclass(frozen=True)
+class InferencePrecision:
+    """The precision of each forward call of inference (generation, evaluation; module docstring).
+
+    ``fp32`` and ``bf16`` hold for every call; ``auto`` on an accelerator is bf16, on a CPU it is decided
+    per call by :func:`bf16_wins` at the call's matmul shape.
+
+    Args:
+        device: where the model runs.
+        precision: ``fp32``, ``bf16`` or ``auto``.
+    """
+
+    device: torch.device
+    precision: str
+
+    def __post_init__(self) -> None:
+        if self.precision not in (*PRECISIONS, "auto"):
+            raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {self.precision!r}")
+
+    def dtype(self, rows: int, inner: int, outer: int, cached_weights: bool = False) -> torch.dtype:
+        """The dtype of a call through (rows × inner) · (inner × outer) matmuls; ``cached_weights``: the
+        call repeats within one :meth:`step` (autoregressive tokens), so its weights are cast to bf16 once."""
+        if self.precision != "auto":
+            return torch.bfloat16 if self.precision == "bf16" else torch.float32
+        if self.device.type != "cpu":
+            return torch.bfloat16
+        wins = bf16_wins(row_bucket(rows), inner, outer, not cached_weights)
+        return torch.bfloat16 if wins else torch.float32
+
+    def call(self, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+        """Run the enclosed call in ``dtype``: bf16 autocast, or autocast switched off (fp32 inputs needed)."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
+
+    def step(self) -> contextlib.AbstractContextManager:
+        """Enclose one generation step: its calls share bf16 weight casts (autocast's cache lives until the
+        outermost autocast context exits; this is that context, switched off)."""
+        return torch.autocast(device_type=self.device.type, enabled=False)

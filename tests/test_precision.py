@@ -62,3 +62,57 @@ def test_the_probe_times_on_one_thread_in_interleaved_rounds_and_restores_the_th
     assert [d for d, _ in calls] == [torch.float32, torch.bfloat16] * precision.PROBE_ROUNDS
     assert {n for _, n in calls} == {1}
     assert probe.fp32_s == 4e-4 and probe.bf16_s == 1e-4  # the best round of each dtype
+
+
+def test_row_buckets_are_powers_of_four():
+    assert [precision.row_bucket(n) for n in (0, 1, 2, 4, 5, 16, 17, 300)] == [1, 1, 4, 4, 16, 16, 64, 1024]
+
+
+def test_bf16_wins_probes_the_calls_own_shape_and_defers_wide_calls_to_the_batch_probe(monkeypatch):
+    shapes = []
+
+    def fake_time(dtype, **shape):
+        shapes.append((dtype, shape))
+        few_rows = shape.get("rows", 512) < 64
+        return {torch.float32: 1e-5 if few_rows else 4e-4, torch.bfloat16: 3e-5 if few_rows else 1e-4}[dtype]
+
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ("amx_bf16",))
+    monkeypatch.setattr(precision, "time_matmul", fake_time)
+    precision.cpu_probe.cache_clear()
+    precision.bf16_wins.cache_clear()
+    try:
+        assert not precision.bf16_wins(1, 256, 768, True)      # one row: fp32 3x faster
+        assert precision.bf16_wins(64, 256, 768, True)         # 64 rows: bf16 4x faster
+        probed = len(shapes)
+        assert precision.bf16_wins(4096, 256, 768, True)       # wide: the batch probe's answer, no new probe
+        assert precision.bf16_wins(64, 256, 768, True) and len(shapes) == probed  # cached
+    finally:
+        precision.cpu_probe.cache_clear()
+        precision.bf16_wins.cache_clear()
+    assert {"rows": 1, "inner": 256, "outer": 768, "cast_weight": True} in [s for _, s in shapes]
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())
+    precision.cpu_probe.cache_clear()
+    try:
+        assert not precision.bf16_wins(64, 256, 768, True) and len(shapes) == probed  # no bf16 units: no probe
+    finally:
+        precision.cpu_probe.cache_clear()
+        precision.bf16_wins.cache_clear()
+
+
+def test_inference_precision_is_explicit_or_per_call(monkeypatch):
+    monkeypatch.setattr(precision, "bf16_wins", lambda rows, inner, outer, cast: outer > 1000 and not cast)
+    cpu = torch.device("cpu")
+    auto = precision.InferencePrecision(cpu, "auto")
+    assert auto.dtype(1, 256, 768) == torch.float32
+    assert auto.dtype(1, 256, 30000) == torch.float32                       # weight cast each call: fp32
+    assert auto.dtype(1, 256, 30000, cached_weights=True) == torch.bfloat16  # cast once per step: bf16
+    for explicit, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        assert precision.InferencePrecision(cpu, explicit).dtype(1, 256, 30000, True) == dtype
+    assert precision.InferencePrecision(torch.device("meta"), "auto").dtype(1, 256, 768) == torch.bfloat16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        precision.InferencePrecision(cpu, "fp16")
+    with auto.call(torch.bfloat16):
+        assert torch.is_autocast_enabled("cpu")
+        with auto.call(torch.float32):
+            assert not torch.is_autocast_enabled("cpu")
+            assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.float32

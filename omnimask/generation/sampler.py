@@ -38,7 +38,6 @@ from omnimask.generation.predictor import ModelRunner
 from omnimask.generation.state import empty_target
 from omnimask.generation.strategies import STRATEGIES, StepContext, StepRecord, schemes_for
 from omnimask.model import FourM
-from omnimask.precision import autocast_context
 from omnimask.progress import tqdm
 
 
@@ -81,7 +80,8 @@ class Sampler:
             one pass per view and the whole prefix per token — same tokens, slower).
         quirks: reference-compatibility switches.
         progress: show a progress bar over iterations.
-        precision: ``fp32``, ``bf16`` (autocast) or ``auto`` (:func:`omnimask.precision.resolve_precision`).
+        precision: ``fp32``, ``bf16`` (autocast) or ``auto`` (decided per forward call by its shape:
+            :class:`omnimask.precision.InferencePrecision`).
         diagnostics: record candidate tokens and argmax margins in every :class:`StepRecord`.
     """
 
@@ -89,7 +89,7 @@ class Sampler:
                  diagnostics: bool = False, precision: str = "auto") -> None:
         self.model = model.eval()
         self.precision = precision
-        self.runner = ModelRunner(model, batch_views=fast, kv_cache=fast)
+        self.runner = ModelRunner(model, batch_views=fast, kv_cache=fast, precision=precision)
         self.quirks = quirks
         self.progress = progress
         self.diagnostics = diagnostics
@@ -145,7 +145,7 @@ class Sampler:
                 ar_target_keep_is_input_keep=self.quirks.ar_target_keep_is_input_keep,
             )
             logits = Logits(self.runner, self.model.specs, it.guidance)
-            with autocast_context(self.device, self.precision):
+            with self.runner.precision.step():
                 result = STRATEGIES[it.scheme](logits, state, it, ctx)
             state = result.state
             if it is iterations[-1]:

@@ -258,6 +258,10 @@ class FourM(nn.Module):
         also see (and are appended to) everything decoded before with that cache, so autoregressive
         decoding can feed one new token per call.
         """
+        return self.logits(queries.modality, self.decode_hidden(state, queries, cache))
+
+    def decode_hidden(self, state: EncoderState, queries: Queries, cache: DecoderCache | None = None) -> torch.Tensor:
+        """The decoder's output (B, M, D) before the output head: :meth:`decode` without :meth:`logits`."""
         adapter: DecoderAdapter = self.decoder_embeddings[queries.modality]  # type: ignore[assignment]
         slots = queries.slots
         keep = queries.keep if queries.keep is not None else torch.ones_like(slots, dtype=torch.bool)
@@ -270,7 +274,7 @@ class FourM(nn.Module):
                 key_keep = torch.cat([cache.keep, keep], dim=1)
             cache.order, cache.keep = key_order, key_keep
         self_keep = (key_order[:, None, :] <= order[:, :, None]) & key_keep[:, None, :]  # (B, M, T)
-        return self.logits(queries.modality, self._run_decoder(x, self_keep, state, cache))
+        return self._run_decoder(x, self_keep, state, cache)
 
     # -- training forward ---------------------------------------------------------------------
     def forward(

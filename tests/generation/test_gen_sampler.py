@@ -199,3 +199,26 @@ def test_errors_say_what_to_do(model, conditions):
     with pytest.raises(ValueError, match="not in the generation state"):
         Sampler(model).generate(rgb_only(conditions), image_plan("maskgit", 2, guidance_scale=2.0,
                                                                  guidance_conditions=("cap",)))
+
+
+@pytest.mark.parametrize("blocks_bf16", [False, True])
+@pytest.mark.parametrize("head_bf16", [False, True])
+def test_auto_precision_mixes_dtypes_per_call_and_all_fp32_equals_fp32(model, conditions, monkeypatch,
+                                                                       blocks_bf16, head_bf16):
+    """``auto`` runs encoder, decoder blocks and output head each in its own dtype: every mix generates
+    (caches, encoder states and hidden states cross the dtype boundaries), and all-fp32 is exactly fp32."""
+    from omnimask import precision
+
+    vocabs = {spec.vocab_size for spec in model.specs.values()}
+    monkeypatch.setattr(precision, "bf16_wins",
+                        lambda rows, inner, outer, cast: head_bf16 if outer in vocabs else blocks_bf16)
+    plan = Plan((Step(target="tok_b", scheme="maskgit", num_steps=2, temperature=0.0, guidance_scale=2.0,
+                      guidance_conditions=("rgb",)),
+                 Step(target="cap", scheme="autoregressive", temperature=0.0)))
+    auto = Sampler(model, precision="auto").generate(rgb_only(conditions), plan, seed=1)
+    for target in plan.targets:
+        assert not auto.state[target].target_keep.any(), f"{target} has undecoded slots"
+    if not (blocks_bf16 or head_bf16):
+        fp32 = Sampler(model, precision="fp32").generate(rgb_only(conditions), plan, seed=1)
+        for target in plan.targets:
+            assert torch.equal(auto.tokens(target), fp32.tokens(target))
