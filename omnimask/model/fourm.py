@@ -230,12 +230,11 @@ class FourM(nn.Module):
         return EncoderState(hidden=h, embeddings=emb, context=context, keep=packing.keep)
 
     # -- decoder ------------------------------------------------------------------------------
-    def _run_decoder(
-        self, x: torch.Tensor, self_keep: torch.Tensor, state: EncoderState, cache: DecoderCache | None = None
-    ) -> torch.Tensor:
-        cross_keep = state.keep[:, None, :]  # (B, 1, N)
+    def _run_decoder(self, x: torch.Tensor, self_keep: torch.Tensor | None, cross_keep: torch.Tensor | None,
+                     context: torch.Tensor, cache: DecoderCache | None = None) -> torch.Tensor:
+        """Decoder blocks + norm: x (B, M, D), context (B, N, D); keeps self (B, M, T), cross (B, 1, N), None = all."""
         for i, block in enumerate(self.decoder):
-            x = block(x, state.context, self_keep, cross_keep, None if cache is None else cache.layers[i])
+            x = block(x, context, self_keep, cross_keep, None if cache is None else cache.layers[i])
         return self.decoder_norm(x)
 
     def logits(self, modality: str, hidden: torch.Tensor) -> torch.Tensor:
@@ -274,7 +273,10 @@ class FourM(nn.Module):
                 key_keep = torch.cat([cache.keep, keep], dim=1)
             cache.order, cache.keep = key_order, key_keep
         self_keep = (key_order[:, None, :] <= order[:, :, None]) & key_keep[:, None, :]  # (B, M, T)
-        return self._run_decoder(x, self_keep, state, cache)
+        # Masks that admit everything are dropped, so attention skips their work: one sample decoding
+        # left to right, or attending to an unpadded encoder (a sync per call, fine at inference).
+        cross_keep = None if bool(state.keep.all()) else state.keep[:, None, :]
+        return self._run_decoder(x, None if bool(self_keep.all()) else self_keep, cross_keep, state.context, cache)
 
     # -- training forward ---------------------------------------------------------------------
     def forward(
@@ -310,7 +312,7 @@ class FourM(nn.Module):
             & (order[:, None, :] <= order[:, :, None])
             & packing.keep[:, None, :]
         )  # (B, M, M)
-        hidden = self._run_decoder(packing.scatter(torch.cat(xs)), self_keep, state)
+        hidden = self._run_decoder(packing.scatter(torch.cat(xs)), self_keep, state.keep[:, None, :], state.context)
         flat = packing.gather(hidden).split([len(s.batch_index) for s in selections])
 
         losses: dict[str, torch.Tensor] = {}
