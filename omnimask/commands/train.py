@@ -32,16 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_training(cfg: Any, resume: bool | str, overwrite: bool, device: str | None) -> int:
     """Check the device, prepare the run folder, write ``config.json`` and train (``train`` and ``finetune``).
 
-    The device is checked before anything is written, so a machine without it leaves ``--out`` as it was.
-    Under torchrun only rank 0 writes and reports.
+    The device and the data settings are checked before anything is written, so a machine without the
+    device or a configuration whose data does not fit the model leaves ``--out`` as it was. Under
+    torchrun only rank 0 writes and reports.
     """
     from omnimask.config import save_config
     from omnimask.devices import check_device
     from omnimask.training.distributed import env_rank
     from omnimask.training.loop import train
     from omnimask.training.runs import prepare_run
+    from omnimask.training.setup import data_specs
 
     check_device(device)
+    data_specs(cfg)
     main_rank = env_rank() == 0
     changes = prepare_run(cfg, resume, overwrite, main=main_rank)
     if main_rank:

@@ -115,11 +115,11 @@ class TrainingData:
         return batches(ds, self._collate, batch_size, 0, num_batches=num_batches)
 
 
-def build_data(cfg: Any) -> TrainingData:
-    """Resolve ``cfg.data`` into the training and validation streams (sources: :mod:`omnimask.data.sources`).
+def data_specs(cfg: Any) -> dict[str, ModalitySpec]:
+    """The modalities the run's samples hold, after checking that ``cfg.data`` fits the model (raises
+    :class:`ConfigError`; cheap, so ``omnimask train`` calls it before it writes anything).
 
-    With a task head the samples hold only the head's inputs, given whole (:class:`WholeInputs`), and
-    their labels.
+    With a task head: only the head's inputs.
     """
     specs = cfg.model.specs()
     if cfg.head.kind != "none":
@@ -132,6 +132,16 @@ def build_data(cfg: Any) -> TrainingData:
         if wrong:
             raise ConfigError(f"data.resolution={cfg.data.resolution} does not match the model's image modalities "
                               f"{wrong} (pixels); set data.resolution to theirs")
+    return specs
+
+
+def build_data(cfg: Any) -> TrainingData:
+    """Resolve ``cfg.data`` into the training and validation streams (sources: :mod:`omnimask.data.sources`).
+
+    With a task head the samples hold only the head's inputs, given whole (:class:`WholeInputs`), and
+    their labels.
+    """
+    specs = data_specs(cfg)
     sources = open_sources(cfg.data, specs, cfg.out_dir, cfg.seed)
     masker = WholeInputs(specs) if cfg.head.kind != "none" else Masker(specs, cfg.masking)
     return TrainingData(sources.train, sources.val, specs, masker, cfg.seed, cfg.data.num_workers,
