@@ -94,13 +94,15 @@ class EditRequest(GenerateRequest):
 
 
 class RetrieveRequest(BaseModel):
-    """Rank the gallery by the global embedding the model predicts from ``query`` (any modality subset)."""
+    """Rank the gallery by the global embedding the model predicts from ``query`` (any modality subset).
+
+    The embedding is predicted greedily (the ``fast`` plan), so a query always gives the same ranking:
+    there is no seed to pass."""
 
     model_config = ConfigDict(extra="forbid")
 
     query: dict[str, Any] = Field(..., min_length=1, description="modality -> value, as in conditions")
     top_k: int = Field(5, ge=1)
-    seed: Seed = 0
 
 
 class Output(BaseModel):
