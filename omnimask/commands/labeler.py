@@ -105,7 +105,8 @@ def _train_miniclip(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from omnimask.config import ConfigError
-    from omnimask.data.labelers.miniclip_labeler import card_of
+    from omnimask.data.labelers.base import FeatureLabeler
+    from omnimask.data.labelers.miniclip_labeler import MiniClipLabeler, card_of
     from omnimask.data.labelers.registry import available_labelers, load_labeler
 
     print(f"registered labelers: {', '.join(available_labelers())}")
@@ -113,8 +114,12 @@ def _info(args: argparse.Namespace) -> int:
         labeler = load_labeler(args.name, args.path)
     except (KeyError, FileNotFoundError) as err:
         raise ConfigError(str(err).strip('"')) from err
+    if not isinstance(labeler, FeatureLabeler):  # an image labeler: the dataset modalities it writes
+        standin = " (a SynthWorld-trained stand-in for the network 4M used)" if labeler.standin else ""
+        print(f"{args.name}: labels photos with {', '.join(labeler.writes)}{standin}")
+        return 0
     print(f"{args.name}: patch features C={labeler.feature_dim}, global embedding E={labeler.embedding_dim}")
-    if args.name == "miniclip":
+    if isinstance(labeler, MiniClipLabeler):
         card = card_of(args.path)
         params = sum(p.numel() for p in labeler.model.parameters())
         print(f"  weights: {args.path or 'shipped (omnimask/assets/miniclip)'}, {params} parameters")

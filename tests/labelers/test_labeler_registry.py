@@ -80,6 +80,11 @@ def test_info_describes_the_shipped_checkpoint(capsys):
         _run(["labeler", "info", "clip_b16"])
 
 
+def test_info_describes_an_image_labeler_by_what_it_writes(capsys):
+    assert _run(["labeler", "info", "canny"]) == 0
+    assert "canny: labels photos with edges" in capsys.readouterr().out
+
+
 def test_train_miniclip_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     out = tmp_path / "clip"
     argv = ["labeler", "train-miniclip", "--out", str(out), "--num", "8", "--batch-size", "8", "--steps", "1"]
