@@ -55,7 +55,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return None  # only an optional field reads the words as None; a Literal may mean the string
     tp = inner
     origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # an annotation: a class, never an instance
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
@@ -182,7 +182,7 @@ def _set_field(data: dict[str, Any], cls: type, parts: list[str], raw: Any, dott
         raise ConfigError(f"unknown key {dotted!r}: {cls.__name__} has {sorted(types_)}")
     _, inner = _is_optional(types_[head])
     if rest:
-        if not dataclasses.is_dataclass(inner) or not isinstance(data.get(head), dict):
+        if not (isinstance(inner, type) and dataclasses.is_dataclass(inner)) or not isinstance(data.get(head), dict):
             raise ConfigError(f"{head} is not a config section, so {dotted!r} cannot be set")
         _set_field(data[head], inner, rest, raw, dotted)
         return

@@ -176,6 +176,7 @@ class MapMetrics:
             self._add(angle=float(angles.sum()), within_11=float((angles < 11.25).sum()))
             self.count += angles.numel()
         elif self.kind == "semseg":
+            assert self.conf is not None  # allocated in __init__ for semseg
             self.conf += confusion_matrix(p, t, self.num_classes)
         else:
             tp, fp, fn = binary_counts(p, t)

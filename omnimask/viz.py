@@ -234,7 +234,9 @@ def grid(
     return img
 
 
-def legend(names: Sequence[str], colors: Sequence[Sequence[int]], width: int, size: int = 12) -> Image.Image:
+def legend(
+    names: Sequence[str], colors: Sequence[Sequence[int]] | np.ndarray, width: int, size: int = 12
+) -> Image.Image:
     """Colour chips with their names, flowed left to right over as many lines as ``width`` needs."""
     fnt = font(size)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))

@@ -266,12 +266,11 @@ def load_fm(
     model.load_state_dict(ours, strict=True)
     with torch.no_grad():
         for where, table in tables.items():
-            adapter = model.get_submodule(where)
-            if adapter.pos_emb.shape != table.shape:
-                raise ValueError(
-                    f"{where}.pos_emb: stored {tuple(table.shape)} vs model {tuple(adapter.pos_emb.shape)}"
-                )
-            adapter.pos_emb.copy_(table)  # the reference's own float32 table, bit for bit
+            pos_emb = model.get_submodule(where).pos_emb
+            assert isinstance(pos_emb, torch.Tensor)  # an adapter's position table (buffer or parameter)
+            if pos_emb.shape != table.shape:
+                raise ValueError(f"{where}.pos_emb: stored {tuple(table.shape)} vs model {tuple(pos_emb.shape)}")
+            pos_emb.copy_(table)  # the reference's own float32 table, bit for bit
     return model.to(dtype).eval()
 
 

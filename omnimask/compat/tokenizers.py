@@ -94,10 +94,9 @@ def register_presets(source: Mapping[str, Any] | str | Path) -> list[str]:
     Each entry is ``name → {"class": ViTEncoder | ViTDecoder | PatchedUNetCondCat, hyper-parameters}``;
     keys starting with ``_`` (comments) are skipped.
     """
-    if not isinstance(source, Mapping):
-        source = json.loads(Path(source).read_text())
+    presets: Mapping[str, Any] = source if isinstance(source, Mapping) else json.loads(Path(source).read_text())
     names = []
-    for name, entry in source.items():
+    for name, entry in presets.items():
         if name.startswith("_"):
             continue
         if not isinstance(entry, Mapping) or entry.get("class") not in _VIT_CLASSES + _UNET_CLASSES:

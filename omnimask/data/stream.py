@@ -54,6 +54,7 @@ class IndexedSamples(Dataset):
         if epoch != self._epoch:
             self._perm = np.random.default_rng([self.seed, epoch, 0x5EED]).permutation(n)
             self._epoch = epoch
+        assert self._perm is not None  # drawn above for every epoch >= 0
         return int(self._perm[offset])
 
     def __len__(self) -> int:  # indices are unbounded; DataLoader only needs this for len(loader)

@@ -46,7 +46,7 @@ class DataSpec:
 def parse_data_spec(text: str, *, split: str = "test") -> DataSpec:
     """``synth:seed=S,num=N[,start=K][,resolution=R]`` or a dataset folder."""
     if text.startswith("synth:") or text == "synth":
-        fields: dict[str, int] = {}
+        fields: dict[str, Any] = {}  # int values of the DataSpec fields named in _SYNTH_KEYS
         for item in filter(None, text.partition(":")[2].split(",")):
             key, sep, value = (part.strip() for part in item.partition("="))
             if not sep or key not in _SYNTH_KEYS:

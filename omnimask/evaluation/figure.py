@@ -77,7 +77,8 @@ def task_panel(task: Task, result: TaskResult, cell: int = 96) -> Image.Image | 
     columns = [c for c in COLUMNS if c in result.examples[0].outputs]
     parts: list[Image.Image] = [viz.text_block(task.title.replace("→", "->"), 6 * cell, size=14)]
     for example in result.examples:
-        cells, titles, texts = [], [], []
+        cells: list[np.ndarray | Image.Image] = []
+        titles, texts = [], []
         base = None
         for name, value in example.inputs.items():
             picture = _input_picture(value)
@@ -89,9 +90,9 @@ def task_panel(task: Task, result: TaskResult, cell: int = 96) -> Image.Image | 
             base = picture if base is None and picture.ndim == 3 else base
         for column in columns:
             value = example.outputs[column]
-            picture = _picture(value, task.view, base, cell, example.outputs.get("truth"))
-            if picture is not None:
-                cells.append(picture)
+            shown = _picture(value, task.view, base, cell, example.outputs.get("truth"))
+            if shown is not None:
+                cells.append(shown)
                 titles.append(COLUMN_TITLES[column])
             if task.view == "text":
                 texts.append(f"{COLUMN_TITLES[column]}: {value}")

@@ -158,9 +158,9 @@ def evaluate(model_dir: str | Path | None = None, data: str | DataSpec = "synth:
     common = {"global_modality": global_modality, "batch_size": batch_size, "progress": progress,
               "precision": precision}
     predictor = Predictor.load(model_dir, device=device, **common)
-    pixels = [s for s in predictor.specs.values() if s.is_pixels and s.image_size]
+    pixel_sizes = [s.image_size for s in predictor.specs.values() if s.is_pixels and s.image_size]
     spec = parse_data_spec(data, split=split) if isinstance(data, str) else data
-    scenes, spec = load_scenes(spec, num, pixels[0].image_size[0] if pixels else None, progress)
+    scenes, spec = load_scenes(spec, num, pixel_sizes[0][0] if pixel_sizes else None, progress)
     the_labeler, labeler_note = (None, "") if not any(t.needs_labeler for t in chosen) else \
         load_labeler_or_reason(labeler, labeler_path)
     if the_labeler is not None and any(t.target == GLOBAL for t in chosen):

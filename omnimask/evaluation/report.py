@@ -109,7 +109,7 @@ class Report:
         rows = []
         for r in self.results:
             for h in TASKS[r.task].headlines:
-                values = {c: _scaled(r.values[c].get(h.key), h.scale) if r.values.get(c) else None for c in COLUMNS}
+                values = {c: _scaled(v.get(h.key), h.scale) if (v := r.values.get(c)) else None for c in COLUMNS}
                 notes = dict(r.notes)
                 for c in COLUMNS:  # measured, yet no number: the metric is undefined on those predictions
                     if r.values.get(c) and values[c] is None and c not in notes:

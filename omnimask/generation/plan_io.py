@@ -121,7 +121,9 @@ def _step_from_dict(entry: Any, where: str) -> Step:
     if "target" not in entry:
         raise ConfigError(f"plan {where} names no target; give target: MODALITY")
     _check_values(entry, STEP_FIELDS, where)
-    fields = {k: tuple(v) if k in _TUPLE_FIELDS and isinstance(v, list) else v for k, v in entry.items()}
+    fields: dict[str, Any] = {  # values checked against STEP_FIELDS above
+        k: tuple(v) if k in _TUPLE_FIELDS and isinstance(v, list) else v for k, v in entry.items()
+    }
     return Step(**fields)
 
 

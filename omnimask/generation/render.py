@@ -70,12 +70,12 @@ def decode_modality(name: str, mb: ModalityBatch, spec: ModalitySpec, tokenizer:
     if spec.is_pixels:
         return Decoded(name, picture=denormalise_rgb(mb.tensor[sample].float().cpu().numpy()))
     if spec.is_sequence:
-        ids = mb.tensor[sample][mb.input_keep[sample] | mb.target_keep[sample]].tolist()
+        words = mb.tensor[sample][mb.input_keep[sample] | mb.target_keep[sample]].tolist()
         if tokenizer is None:
-            return Decoded(name, text=" ".join(map(str, ids)), value=ids)
+            return Decoded(name, text=" ".join(map(str, words)), value=words)
         if not isinstance(tokenizer, SequenceTokenizer):
             raise TypeError(f"{name}: a sequence modality decodes through a SequenceTokenizer, got {type(tokenizer)}")
-        return Decoded(name, text=tokenizer.decode_text(ids), value=tokenizer.detokenize([ids])[0])
+        return Decoded(name, text=tokenizer.decode_text(words), value=tokenizer.detokenize([words])[0])
     ids = mb.tensor[sample : sample + 1].long()
     if tokenizer is None:
         if spec.grid is None:
@@ -105,7 +105,8 @@ def grid_picture(decoded: Mapping[str, Decoded], conditions: Sequence[str], cell
     """One row: conditions, then outputs, colourised; boxes drawn on the first picture; texts below."""
     order = [m for m in conditions if m in decoded] + [m for m in decoded if m not in conditions]
     base = next((d.picture for d in decoded.values() if d.picture is not None and d.picture.ndim == 3), None)
-    cells, titles, notes = [], [], []
+    cells: list[np.ndarray | Image.Image] = []
+    titles, notes = [], []
     for m in order:
         d = decoded[m]
         label = f"{m} (given)" if m in conditions else m

@@ -115,7 +115,9 @@ def _mask_pixels(
     spec: ModalitySpec, raw: Any, n_in: int, n_tgt: int, _max: int, _keep: str, rng: np.random.Generator, _decay: float
 ) -> MaskedModality:
     pixels = np.asarray(raw, dtype=np.float32)
-    expected = (spec.channels, *spec.image_size)
+    size = spec.image_size
+    assert size is not None  # a pixels spec has a grid and a patch_size (ModalitySpec checks both)
+    expected = (spec.channels, *size)
     if pixels.shape != expected:
         raise ValueError(f"{spec.name}: expected pixels of shape (C, H, W) = {expected}, got {pixels.shape}")
     input_keep, target_keep = position_masks(spec.num_tokens, n_in, 0, rng)  # pixels are never targets
@@ -195,7 +197,7 @@ class Masker:
         for name, spec in self.specs.items():
             if name in cfg.max_tokens and not spec.is_sequence:
                 raise ConfigError(f"masking.max_tokens.{name}: only sequence modalities take a max_tokens override")
-            if not spec.is_sequence and set(mixture.modalities[name].keep) != {"random"}:
+            if not spec.is_sequence and set(mixture.modalities[name].keep_schemes) != {"random"}:
                 raise ConfigError(f"mixture entry {name!r}: keep schemes apply to sequence modalities only")
         self.mixture = mixture
         self.max_tokens = [cfg.max_tokens.get(n, s.num_tokens) for n, s in self.specs.items()]
@@ -204,7 +206,7 @@ class Masker:
         per_mod_tgt = [mixture.modalities[n].target_alphas for n in self.names]
         self.input_alphas = [list(c) for c in zip(*per_mod_in)]  # (K, M)
         self.target_alphas = [list(c) for c in zip(*per_mod_tgt)]  # (K, M)
-        self.keep = [mixture.modalities[n].keep for n in self.names]
+        self.keep = [mixture.modalities[n].keep_schemes for n in self.names]
         self.cum_weights = np.cumsum(mixture.weights()).tolist()
         self.can_target = [s.is_discrete for s in self.specs.values()]
         self.positional = [s.positional for s in self.specs.values()]

@@ -69,6 +69,12 @@ class ModalityAlphas:
     def num_components(self) -> int:
         return len(self.input_alphas)
 
+    @property
+    def keep_schemes(self) -> tuple[KeepScheme, ...]:
+        """``keep`` as ``__post_init__`` leaves it: one scheme per component, never None."""
+        assert self.keep is not None
+        return self.keep
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AlphaMixture:
@@ -125,7 +131,11 @@ class AlphaMixture:
         if self.sampling_weights is not None:
             out["sampling_weights"] = list(self.sampling_weights)
         out["modalities"] = {
-            name: {"input_alphas": list(a.input_alphas), "target_alphas": list(a.target_alphas), "keep": list(a.keep)}
+            name: {
+                "input_alphas": list(a.input_alphas),
+                "target_alphas": list(a.target_alphas),
+                "keep": list(a.keep_schemes),
+            }
             for name, a in self.modalities.items()
         }
         return out
@@ -282,9 +292,14 @@ def combine_mixtures(parts: Sequence[AlphaMixture | tuple[AlphaMixture, float]])
             a = mix.modalities.get(n)
             fields[n]["input_alphas"] += list(a.input_alphas) if a else [0.0] * k
             fields[n]["target_alphas"] += list(a.target_alphas) if a else [0.0] * k
-            fields[n]["keep"] += list(a.keep) if a else ["random"] * k
+            fields[n]["keep"] += list(a.keep_schemes) if a else ["random"] * k
     uniform = len(set(weights)) == 1
     return AlphaMixture(
-        modalities={n: ModalityAlphas(**f) for n, f in fields.items()},
+        modalities={
+            n: ModalityAlphas(
+                input_alphas=tuple(f["input_alphas"]), target_alphas=tuple(f["target_alphas"]), keep=tuple(f["keep"])
+            )
+            for n, f in fields.items()
+        },
         sampling_weights=None if uniform else tuple(weights),
     )

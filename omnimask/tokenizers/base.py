@@ -88,15 +88,18 @@ def make_card(
             )
         else:
             decoding = DecodingSpec(decoder="mlp" if kind == "mlp_vqvae" else "vit")
-    image = not isinstance(cfg, MLPVQVAEConfig)
+    if isinstance(cfg, MLPVQVAEConfig):  # vector tokenizer: no image geometry
+        image_size, patch_size = None, None
+    else:
+        image_size, patch_size = (cfg.image_size, cfg.image_size), cfg.patch_size
     return TokenizerCard(
         name=name,
         modality=modality,
         kind=kind,  # type: ignore[arg-type]
         input=input,
         output=output,
-        image_size=(cfg.image_size, cfg.image_size) if image else None,
-        patch_size=cfg.patch_size if image else None,
+        image_size=image_size,
+        patch_size=patch_size,
         codebook_size=q.vocab_size,
         num_codebooks=q.num_codebooks if q.kind == "memcodes" else 1,
         latent_dim=cfg.latent_dim,

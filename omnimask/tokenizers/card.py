@@ -185,7 +185,7 @@ class TokenizerCard:
         rng = f" with values {self._range_text()}" if spec.value_range else ""
         return f"a {spec.dtype} tensor {shape[spec.layout]}{rng}"
 
-    def check(self, raw: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def check(self, raw: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         """Validate a raw batch against the card and return it as a tensor (channels second).
 
         Raises:
@@ -269,7 +269,7 @@ class TokenizerCard:
             mus[i], sigmas[i] = trimmed.mean(), (trimmed.var() + 1e-6).sqrt()
         return mus, sigmas
 
-    def normalize(self, raw: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def normalize(self, raw: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         """Checked raw batch → model input (float32, or int64 class ids for ``labels``)."""
         x = self.check(raw)
         spec = self.input

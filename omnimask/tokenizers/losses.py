@@ -16,7 +16,7 @@ valid positions (a scalar).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -103,4 +103,5 @@ class PerceptualLoss(nn.Module):
         weights = self.weights or [1.0] * len(pred_feats)
         if len(weights) != len(pred_feats):
             raise ValueError(f"{len(weights)} layer weights for {len(pred_feats)} feature maps")
-        return sum(w * (p - t).square().mean() for w, p, t in zip(weights, pred_feats, target_feats))
+        total = sum(w * (p - t).square().mean() for w, p, t in zip(weights, pred_feats, target_feats))
+        return cast(torch.Tensor, total)  # a tensor once ``features`` gives a map (a sum of nothing is the int 0)

@@ -47,6 +47,8 @@ def _grid(image_size: int | tuple[int, int], patch_size: int) -> tuple[int, int]
 class _ViTTrunk(nn.Module):
     """Position table + blocks + optional post-MLP shared by encoder and decoder."""
 
+    pos_emb: torch.Tensor  # buffer (1, D, h, w), registered in __init__
+
     def __init__(self, cfg: ViTConfig, native_grid: tuple[int, int], post_mlp: bool) -> None:
         super().__init__()
         d = cfg.dim

@@ -15,6 +15,7 @@ modality's reconstruction loss (:mod:`omnimask.tokenizers.losses`) plus the quan
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -35,6 +36,7 @@ class VQModel(nn.Module):
     encoder: nn.Module
     quant_proj: nn.Module
     quantize: Quantizer
+    decode_tokens: Callable[..., torch.Tensor]  # defined by each subclass: ids → its decoded output
 
     def __init__(self) -> None:
         super().__init__()
@@ -60,6 +62,7 @@ class VQModel(nn.Module):
         """Class map (B, H, W) → embedded (B, C, H, W) for segmentation tokenizers; else unchanged."""
         if self.cls_emb is None:
             return x
+        assert self.num_labels is not None  # set together with cls_emb (init_vit_half)
         if x.is_floating_point() or x.ndim != 3:
             raise ValueError(
                 f"a segmentation tokenizer takes an integer class map (B, H, W), got {x.dtype} {tuple(x.shape)}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from omnimask.training.metrics import METRICS_NAME, read_metrics
 CURVES_FILE = "loss_curves.png"
 
 
-def smooth(values: Sequence[float], window: int) -> np.ndarray:
+def smooth(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average of ``values`` over up to ``window`` points (same length as the input)."""
     x = np.asarray(values, dtype=np.float64)
     if window <= 1 or len(x) == 0:
@@ -44,6 +44,7 @@ def plot_loss_curves(records: Sequence[dict[str, Any]], path: str | Path, title:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     fig, (total, per_mod) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=110)
     steps, train = _series(records, "train", "loss")
@@ -57,7 +58,9 @@ def plot_loss_curves(records: Sequence[dict[str, Any]], path: str | Path, title:
     total.legend()
     total.grid(alpha=0.3)
     keys = sorted({k for r in records if r.get("split") == "val" for k in r if k.startswith("loss/")})
-    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: 4M-21 has more than 10 modalities
+    tab20 = plt.get_cmap("tab20")  # 20 distinct colours: 4M-21 has more than 10 modalities
+    assert isinstance(tab20, ListedColormap)
+    colours = cast(Sequence[tuple[float, float, float]], tab20.colors)  # tab20 lists its colours as RGB tuples
     for i, key in enumerate(keys):
         s, v = _series(records, "val", key)
         per_mod.plot(s, v, "o-", lw=1.2, ms=3, color=colours[(2 * i) % 20 + (2 * i) // 20 % 2],

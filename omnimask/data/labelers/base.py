@@ -62,8 +62,13 @@ class FeatureLabeler(Protocol):
     """
 
     name: str
-    feature_dim: int
-    embedding_dim: int
+
+    # read-only properties, so that a labeler may compute them (a plain attribute satisfies them too)
+    @property
+    def feature_dim(self) -> int: ...
+
+    @property
+    def embedding_dim(self) -> int: ...
 
     def patch_features(self, rgb: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 RGB (B, H, W, 3) -> float32 (B, h, w, C) patch features on the CPU."""

@@ -85,6 +85,12 @@ MAX_LOGIT_SCALE = math.log(100.0)
 class MiniClip(nn.Module):
     """The two towers and the temperature (see the module docstring); built from a :class:`MiniClipConfig`."""
 
+    # buffers, registered in __init__
+    image_pos: torch.Tensor
+    text_pos: torch.Tensor
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+
     def __init__(self, cfg: MiniClipConfig) -> None:
         super().__init__()
         self.config = cfg

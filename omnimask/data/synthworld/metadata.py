@@ -139,7 +139,9 @@ def color_palette(rgb: np.ndarray, max_colors: int = 7, min_fraction: float = 0.
     quantized = Image.fromarray(rgb).quantize(
         colors=max_colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
     )
-    palette = np.asarray(quantized.getpalette()[: 3 * max_colors], dtype=np.int64).reshape(-1, 3)
+    flat = quantized.getpalette()
+    assert flat is not None  # quantize() returns a "P" image, which always has a palette
+    palette = np.asarray(flat[: 3 * max_colors], dtype=np.int64).reshape(-1, 3)
     counts = np.bincount(np.asarray(quantized).ravel(), minlength=len(palette))[: len(palette)]
     order = np.argsort(-counts, kind="stable")
     total = counts.sum()

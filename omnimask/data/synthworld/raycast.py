@@ -48,7 +48,7 @@ def _quadratic(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray,
     return np.minimum(r0, r1), np.maximum(r0, r1)
 
 
-def _first(*candidates: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _first(*candidates: tuple[np.ndarray, np.ndarray | bool]) -> np.ndarray:
     """Smallest ``t > EPS`` among (t, valid) candidate pairs; ``inf`` where there is none."""
     best = np.full(candidates[0][0].shape, _INF)
     for t, valid in candidates:

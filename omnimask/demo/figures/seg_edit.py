@@ -48,6 +48,7 @@ def make(ctx: DemoContext) -> Figure:
     rows, labels, edits, seconds = [], [], [], 0.0
     for sample in scenes:
         old = _largest_shape(sample["semseg"])
+        assert old is not None  # find_scenes kept only scenes with a shape
         old_name = SEMANTIC_CLASSES[old]
         new_name = REPAINT[old_name]
         edited = replace_class(sample["semseg"], old, SHAPE_IDS[new_name])

@@ -158,7 +158,8 @@ class DiVAE(VQModel):
         noise = torch.randn(x.shape, generator=generator).to(x)
         cond_keep = None
         if self.cfg.diffusion.cond_dropout > 0:
-            cond_keep = self.sample_cond_keep(b, tuple(q.quantized.shape[-2:]), generator).to(x.device)
+            h, w = q.quantized.shape[-2:]  # latent grid of (B, D, h, w)
+            cond_keep = self.sample_cond_keep(b, (h, w), generator).to(x.device)
         out = self.denoise(self.schedule.add_noise(x, noise, t), t, q.quantized, cond_keep)
         diffusion = F.mse_loss(out.float(), self.schedule.target(x, noise, t).float())
         return {"loss": diffusion + q.loss, "diffusion_loss": diffusion, "quantizer_loss": q.loss, "ids": q.ids}

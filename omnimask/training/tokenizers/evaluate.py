@@ -75,7 +75,7 @@ def evaluate_tokenizer(tokenizer: ModalityTokenizer, maps: np.ndarray, kind: str
 def depth_scale(depth: np.ndarray) -> tuple[float, float]:
     """Inverse-depth range (1st–99th percentile of valid pixels) that :func:`colorize` maps to colours."""
     inv = 1.0 / depth[depth > 0].astype(np.float64)
-    return tuple(np.percentile(inv, [1, 99])) if inv.size else (0.0, 1.0)  # type: ignore[return-value]
+    return tuple(np.percentile(inv, [1, 99])) if inv.size else (0.0, 1.0)
 
 
 def colorize(kind: str, raw: np.ndarray, scale: tuple[float, float] | None = None) -> np.ndarray:

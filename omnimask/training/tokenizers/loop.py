@@ -147,8 +147,8 @@ class TokenizerTrainer:
             self.train_maps = load_maps(cfg.data, cfg.modality, "train", progress)
             self.val_maps = load_maps(cfg.data, cfg.modality, "val", progress)
         labels = self.tokenizer.model.num_labels
-        balance = labels and cfg.class_balance
-        self.per_class = class_weights(self.train_maps, labels, cfg.class_balance) if balance else None
+        balance = cfg.class_balance
+        self.per_class = class_weights(self.train_maps, labels, balance) if labels and balance else None
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def _save(self) -> None:

@@ -53,7 +53,7 @@ class Box:
         if len(box) != 4:
             raise ValueError(f"box {value!r} needs 4 coordinates [xmin, ymin, xmax, ymax]")
         score = value.get("score")
-        return cls(label=str(label), box=box, score=None if score is None else float(score))  # type: ignore[arg-type]
+        return cls(label=str(label), box=box, score=None if score is None else float(score))
 
 
 def quantize_unit(x: float, bins: int = COORD_BINS, what: str = "coordinate") -> int:
