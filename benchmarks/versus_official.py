@@ -7,7 +7,9 @@ into omnimask with :func:`omnimask.compat.load_fm`. Before any timing the two ar
 same weights: teacher-forced logits of one masked batch must agree within 1e-4 in fp32 (printed).
 
 Measured, in fp32 and in bf16 (official: ``torch.autocast("cpu", bfloat16)``, what its training
-scripts use for ``dtype: bfloat16``; omnimask: ``precision="bf16"``):
+scripts use for ``dtype: bfloat16``; omnimask: ``precision="bf16"``), and on request in ``auto``: each
+side's default, omnimask's ``precision="auto"`` (bf16 where the CPU is faster at it, for inference decided
+per call) against the official code in fp32, which it runs in unless told otherwise:
 
 * training step — forward + loss + backward + gradient clip (norm 1) + AdamW, batch 32 of 128 input
   + 128 target tokens; both sides train on the same batches, masked by the official ``UnifiedMasking``
@@ -122,6 +124,8 @@ MASK_SAMPLES_PER_RUN = 200
 TARGET_CALL_S = 0.5
 MAX_REPEATS = 10
 GOALS = {"train": 2.0, "guided": 2.0, "autoregressive": 10.0, "flops": 0.5}
+#: omnimask's precision -> the official side's (``auto`` is each side's default).
+OFFICIAL_PRECISION = {"fp32": "fp32", "bf16": "bf16", "auto": "fp32"}
 GENERATION_BATCHES = {"caption->RGB ROAR 25 + CFG 3": (1, 8)}
 # fmt: off
 WORDS = (
@@ -478,13 +482,15 @@ def warm_up(case: Case, worker: OfficialWorker, precision: str) -> None:
 
 
 def profile_both(case: Case, worker: OfficialWorker, precision: str, out_dir: Path, n: int = 3) -> None:
-    """``n`` runs of a case per side under ``torch.profiler``: ``out_dir/<case>.<precision>.{omnimask,official}.txt``
+    """``n`` runs of a case per side under ``torch.profiler`` (``precision``: omnimask's; the official side runs
+    in :data:`OFFICIAL_PRECISION`): ``out_dir/<case>.<precision>.{omnimask,official}.txt``
     hold the op tables (by self CPU time), to see where the two sides spend a step differently."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{re.sub(r'[^A-Za-z0-9]+', '_', case.name).strip('_')}.{precision}"
     table, case.omnimask_matmul_share = profile_table(case.run, n)
     Path(f"{stem}.omnimask.txt").write_text(table)
-    reply = worker.request("profile", case=case.request, precision=precision, n=n, out=f"{stem}.official.txt")
+    reply = worker.request("profile", case=case.request, precision=OFFICIAL_PRECISION[precision], n=n,
+                           out=f"{stem}.official.txt")
     case.official_matmul_share = reply["matmul_share"]
     print(f"profiles: {stem}.omnimask.txt, {stem}.official.txt", file=sys.stderr)
 
@@ -652,7 +658,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--official", required=True, type=Path, help="checkout of apple/ml-4m")
     parser.add_argument("--official-python", required=True, help="the Python of the official code's environment")
-    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16")
+    parser.add_argument("--precisions", default="fp32,bf16",
+                        help="comma-separated: fp32, bf16, auto (omnimask's auto against the official fp32)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case")
     parser.add_argument("--only", default="train,gen,masking,flops", help="comma-separated: train, gen, masking, flops")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of each side")
@@ -668,7 +675,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.precisions = [p for p in args.precisions.split(",") if p]
     args.only = {p for p in args.only.split(",") if p}
-    unknown = set(args.precisions) - {"fp32", "bf16"} | args.only - {"train", "gen", "masking", "flops"}
+    unknown = set(args.precisions) - set(OFFICIAL_PRECISION) | args.only - {"train", "gen", "masking", "flops"}
     if unknown:
         parser.error(f"unknown precision or case group: {sorted(unknown)}")
     return args
@@ -689,7 +696,7 @@ def measure_groups(
             for precision in args.precisions:
                 print(f"\ntiming {group}, {precision} ...", file=sys.stderr, flush=True)
                 cases = build(precision)
-                measure(cases, worker, precision, args.rounds)
+                measure(cases, worker, OFFICIAL_PRECISION[precision], args.rounds)
                 if args.profile:
                     for case in cases:
                         profile_both(case, worker, precision, args.profile)
@@ -728,7 +735,9 @@ def run(args: argparse.Namespace, worker: OfficialWorker, directory: Path) -> di
     measured = measure_groups(args, worker, train_model, gen_model, batches)
     for precision, cases in measured.items():
         results["tables"][precision] = [row(c) for c in cases]
-        print_table(f"{precision} (ratio = official time / omnimask time)", results["tables"][precision])
+        official = OFFICIAL_PRECISION[precision]
+        versus = "" if official == precision else f" against official {official}"
+        print_table(f"{precision}{versus} (ratio = official time / omnimask time)", results["tables"][precision])
     if "masking" in args.only:
         case = masking_case(samples, args.official)
         measure([case], worker, "fp32", args.rounds)
