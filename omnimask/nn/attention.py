@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from omnimask.nn.norm import LayerNorm
@@ -60,6 +59,21 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if attn_mask is not None:
         scores = scores.masked_fill(~attn_mask, float("-inf"))
     return scores.float().softmax(-1).to(v.dtype) @ v
+
+
+def split_heads(x: torch.Tensor, parts: int, heads: int) -> tuple[torch.Tensor, ...]:
+    """A fused projection (B, N, parts·H·K), rows ``[part][head][k]`` → ``parts`` tensors (B, H, N, K) (views).
+
+    Plain views and a permute: in autoregressive decoding this runs a dozen times per token, where
+    einops' pattern parsing and caching cost more than the arithmetic."""
+    b, n, width = x.shape
+    return tuple(x.view(b, n, parts, heads, width // (parts * heads)).permute(2, 0, 3, 1, 4).unbind(0))
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, N, K) → (B, N, H·K), heads major (the inverse of :func:`split_heads` for one part)."""
+    b, h, n, k = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * k)
 
 
 class KVCache:
@@ -145,7 +159,7 @@ class _Attention(nn.Module):
     def _output(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         """Heads (B, H, N, K) -> attended, merged and projected (B, N, D); keep (B, N|1, T)."""
         out = attend(q, k, v, None if keep is None else keep.unsqueeze(1))
-        return self.proj(rearrange(out, "b h n k -> b n (h k)"))
+        return self.proj(merge_heads(out))
 
 
 class SelfAttention(_Attention):
@@ -160,7 +174,7 @@ class SelfAttention(_Attention):
 
         With ``cache`` the new keys/values are appended to it and queries see all cached keys.
         """
-        q, k, v = rearrange(self.qkv(x), "b n (three h k) -> three b h n k", three=3, h=self.num_heads)
+        q, k, v = split_heads(self.qkv(x), 3, self.num_heads)
         q, k = self.q_norm(q), self.k_norm(k)
         if cache is not None:
             k, v = cache.extend(k, v)
@@ -180,7 +194,7 @@ class CrossAttention(_Attention):
 
     def project_context(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """context (B, M, D) -> keys, values (B, H, M, K)."""
-        k, v = rearrange(self.kv(context), "b m (two h k) -> two b h m k", two=2, h=self.num_heads)
+        k, v = split_heads(self.kv(context), 2, self.num_heads)
         return self.k_norm(k), v
 
     def forward(
@@ -195,7 +209,8 @@ class CrossAttention(_Attention):
         With a filled ``cache`` the context projection is reused (``context`` may then be None);
         with an empty one it is computed once and stored.
         """
-        q = self.q_norm(rearrange(self.q(x), "b n (h k) -> b h n k", h=self.num_heads))
+        (q,) = split_heads(self.q(x), 1, self.num_heads)
+        q = self.q_norm(q)
         if cache is not None and cache.k is not None:
             k, v = cache.k, cache.v
         else:
