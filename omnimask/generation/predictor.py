@@ -16,7 +16,9 @@ token is a new encoder input that every other encoder position attends to.
 
 Each of the three parts of a call — encoder, decoder blocks, output head — runs in the dtype that
 :class:`~omnimask.precision.InferencePrecision` picks for its matmul shape (with ``auto`` on a CPU,
-fp32 for the one-row calls of autoregressive decoding where bf16 is slower, bf16 for wide ones).
+fp32 for the one-row calls of autoregressive decoding where bf16 is slower, bf16 for wide ones), and
+under ``torch.inference_mode`` (no autograd bookkeeping at all: 8–10 % faster than ``no_grad`` for
+autoregressive and ROAR decoding at d256, in-process A/B); what it returns are inference tensors.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class ModelRunner:
         with self.precision.call(self.precision.dtype(rows, hidden.shape[-1], vocab, cached)):
             return self.model.logits(queries.modality, hidden)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def grid(self, views: Sequence[Batch], target: str, positions: torch.Tensor,
              keep: torch.Tensor) -> list[torch.Tensor]:
         """Logits (B, M, V) per view for the queries ``positions`` (B, M) of an image-like target.
@@ -102,13 +104,13 @@ class SequenceRun:
         self.target = target
         self.kv_cache = runner.kv_cache
         groups = runner._groups(views)
-        with torch.no_grad():
+        with torch.inference_mode():
             self.states: list[EncoderState] = [runner.encode(g) for g in groups]
         self.parts = [next(iter(g.values())).batch_size for g in groups]
         self.caches: list[DecoderCache | None] = [model.new_cache() if self.kv_cache else None for _ in groups]
         self.prefix: list[torch.Tensor] = []
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def next(self, slot: int, token: torch.Tensor) -> list[torch.Tensor]:
         """Feed ``token`` (B, 1) at target slot ``slot``; logits (B, V) of the following token, per view."""
         self.prefix.append(token)

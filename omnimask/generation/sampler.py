@@ -130,7 +130,7 @@ class Sampler:
     def _totals(self, state: Batch, plan: Plan) -> dict[str, int]:
         return {t: int(state[t].target_keep.sum(1).max()) for t in plan.targets}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def iterate(self, conditions: Mapping[str, Any], plan: Plan, seed: int = 0) -> Iterator[GenerationStep]:
         """Yield the state after every iteration of ``plan`` (the last one is the result)."""
         state = self.prepare(conditions, plan)
