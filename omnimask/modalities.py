@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["image_tokens", "pixels", "sequence", "global_tokens", "embedding_sequence"]
 
@@ -156,7 +156,7 @@ class ModalitySpec:
             return None
         return self.grid[0] * self.patch_size, self.grid[1] * self.patch_size
 
-    def with_(self, **changes: object) -> ModalitySpec:
+    def with_(self, **changes: Any) -> ModalitySpec:
         """A copy with some fields changed (e.g. a reduced vocabulary)."""
         return dataclasses.replace(self, **changes)
 

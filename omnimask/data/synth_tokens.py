@@ -60,6 +60,7 @@ def fit_synth_tokenizer(specs: Mapping[str, ModalitySpec], samples: Sequence[Map
                 maps[kind] = MapTokenizer(kind, fitted, NUM_SEMANTIC_CLASSES)
             tokenizers[name] = maps[kind]
         elif spec.is_sequence:
+            assert text is not None  # trained above: a sequence spec is present
             tokenizers[name] = SequenceTokenizer(name, text)
     return SampleTokenizer(specs, tokenizers, labeler)
 

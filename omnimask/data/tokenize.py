@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from omnimask.data.token_store import TokenStore
 from omnimask.modalities import ModalitySpec
 from omnimask.progress import tqdm
 from omnimask.tokenizers.bundle import load_tokenizers, save_tokenizers
-from omnimask.tokenizers.entries import AnyTokenizer
+from omnimask.tokenizers.entries import AnyTokenizer, SequenceTokenizer, Tokenizer
 
 #: Spec ``tokenizer`` names whose raw values are MiniCLIP outputs of the RGB: index into ``features()``.
 FEATURE_SOURCES: dict[str, int] = {"clip": 0, "clip_global": 1}
@@ -47,6 +48,13 @@ def sample_features(samples: Sequence[Mapping[str, Any]], labeler: Any = None) -
     both = getattr(labeler, "features", None)  # one pass for both where the labeler has it (MiniCLIP does)
     outputs = both(rgb) if both is not None else (labeler.patch_features(rgb), labeler.global_embedding(rgb))
     return {name: np.asarray(outputs[i], np.float32) for name, i in FEATURE_SOURCES.items()}
+
+
+def _id_rows(tokenizer: Tokenizer, raw: Any) -> list[np.ndarray]:
+    """The (N,) id rows of a grid or global tokenizer's (B, N) ids of ``raw`` (see :class:`Tokenizer`)."""
+    ids = tokenizer.tokenize(raw)
+    assert isinstance(ids, torch.Tensor), "grid and global tokenizers return (B, N) id tensors"
+    return list(ids.numpy())
 
 
 def sample_field(spec: ModalitySpec) -> str:
@@ -120,11 +128,13 @@ class SampleTokenizer:
             if spec.is_pixels:
                 values = [s["rgb"] for s in samples]  # stored as uint8; see omnimask.data.transforms.model_inputs
             elif spec.predictable and spec.positional and spec.tokenizer in FEATURE_SOURCES:
-                values = list(self.tokenizers[name].tokenize(self._raw(spec, samples, features)).numpy())
+                values = _id_rows(self.tokenizers[name], self._raw(spec, samples, features))
             elif spec.is_discrete and spec.is_grid:
-                values = list(self.tokenizers[name].tokenize([s[spec.tokenizer] for s in samples]).numpy())
+                values = _id_rows(self.tokenizers[name], [s[spec.tokenizer] for s in samples])
             elif spec.is_sequence:
-                values = [self.tokenizers[name].chunks(s[name]) for s in samples]
+                text = self.tokenizers[name]
+                assert isinstance(text, SequenceTokenizer), "only text tokenizers serialise sequence modalities"
+                values = [text.chunks(s[name]) for s in samples]
             else:
                 raise ValueError(f"samples hold no {spec.kind} modality {name!r}")
             for o, v in zip(out, values):

@@ -17,6 +17,7 @@ targets when asked. Reading and writing plans (YAML / JSON, released setting fil
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -94,18 +95,20 @@ class Step:
 
     def iterations(self, total: int, start: int = 0, step: int = 0) -> list[Iteration]:
         """Expand into iterations for ``total`` tokens to decode (image-like; ignored for sequences)."""
-        common = {"step": step, "target": self.target, "scheme": self.scheme, "top_k": self.top_k, "top_p": self.top_p}
+        iteration = functools.partial(
+            Iteration, step=step, target=self.target, scheme=self.scheme, top_k=self.top_k, top_p=self.top_p
+        )
         if self.scheme == AUTOREGRESSIVE:
             temperature = temperature_schedule(self.temperature_schedule, self.temperature, [1])[0]
             scale = guidance_schedule(self.guidance_schedule, self.guidance_scale, 1)[0]
-            return [Iteration(index=start, num_select=None, last=True, temperature=temperature,
-                              guidance=self._guidance(scale), **common)]
+            return [iteration(index=start, num_select=None, last=True, temperature=temperature,
+                              guidance=self._guidance(scale))]
         counts = token_schedule(self.token_schedule, self.num_steps, self.num_tokens or total)
         temps = temperature_schedule(self.temperature_schedule, self.temperature, counts)
         scales = guidance_schedule(self.guidance_schedule, self.guidance_scale, len(counts))
         return [
-            Iteration(index=start + i, num_select=k, last=i == len(counts) - 1, temperature=t,
-                      guidance=self._guidance(s), **common)
+            iteration(index=start + i, num_select=k, last=i == len(counts) - 1, temperature=t,
+                      guidance=self._guidance(s))
             for i, (k, t, s) in enumerate(zip(counts, temps, scales))
         ]
 

@@ -113,7 +113,9 @@ class ModelConfig:
 
     def resolve(self) -> ModelConfig:
         """A copy with the architecture fields filled in from the size table (validated)."""
-        return dataclasses.replace(self, **self._arch())
+        # The keys are _ARCH_FIELDS, all ``int | None`` fields (mypy cannot match a dict's keys to fields).
+        changes: dict[str, Any] = self._arch()
+        return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for any value that cannot build a model."""

@@ -30,7 +30,7 @@ import os
 import socket
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -152,7 +152,7 @@ def _checkpointed(block: nn.Module) -> None:
             return checkpoint(forward, *args, use_reentrant=False, **kwargs)
         return forward(*args, **kwargs)
 
-    block.forward = run  # type: ignore[method-assign]
+    block.forward = run
 
 
 def blocks(model: nn.Module) -> list[nn.Module]:
@@ -180,6 +180,7 @@ def parallelize(model: nn.Module, cfg: ParallelConfig, ctx: DistContext | None =
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         # Buffers are constant position tables: no per-step broadcast (the keyword changed in torch 2.13).
         sync = inspect.signature(nn.parallel.DistributedDataParallel).parameters
+        no_sync: dict[str, Any]  # the one keyword this torch version has
         no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in sync else {"broadcast_buffers": False}
         return nn.parallel.DistributedDataParallel(
             LossOnly(model), device_ids=device_ids, find_unused_parameters=cfg.find_unused_parameters, **no_sync
@@ -192,7 +193,7 @@ def parallelize(model: nn.Module, cfg: ParallelConfig, ctx: DistContext | None =
         from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
 
         mesh = init_device_mesh(ctx.device.type, (ctx.world_size,))
-        options = {
+        options: dict[str, Any] = {
             "mesh": mesh,
             "reshard_after_forward": cfg.reshard_after_forward,
             "mp_policy": MixedPrecisionPolicy(
@@ -207,11 +208,11 @@ def parallelize(model: nn.Module, cfg: ParallelConfig, ctx: DistContext | None =
                         setattr(module, name, buffer.to(DTYPES[cfg.param_dtype]))
         for block in blocks(model):
             fully_shard(block, **options)
-        fully_shard(model, **options)
+        root = fully_shard(model, **options)  # ``model`` itself, now an FSDPModule
         # A head without targets on one rank still joins the reduce-scatter (with zeros), as DDP's
         # find_unused_parameters lets it join the all-reduce; otherwise the collectives mismatch.
-        if hasattr(model, "set_reduce_scatter_unused_params"):  # torch >= 2.13
-            model.set_reduce_scatter_unused_params(cfg.find_unused_parameters)
+        if hasattr(root, "set_reduce_scatter_unused_params"):  # torch >= 2.13
+            root.set_reduce_scatter_unused_params(cfg.find_unused_parameters)
     return model
 
 
@@ -321,7 +322,8 @@ def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     if is_fsdp(model):
         from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-        return get_model_state_dict(model, options=_full_options(cpu_offload=True))
+        # A full model state dict holds tensors only (no omnimask module has extra state).
+        return cast(dict[str, torch.Tensor], get_model_state_dict(model, options=_full_options(cpu_offload=True)))
     return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
 
 
@@ -330,7 +332,8 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     if is_fsdp(model):
         from torch.distributed.checkpoint.state_dict import set_model_state_dict
 
-        set_model_state_dict(model, state, options=_full_options(strict=True))
+        # The torch annotation is an invariant dict[str, ValueType]; a dict of tensors is one.
+        set_model_state_dict(model, state, options=_full_options(strict=True))  # type: ignore[arg-type]
     else:
         unwrap(model).load_state_dict(state, strict=True)
 
@@ -347,7 +350,8 @@ def full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> 
         return optimizer.state_dict()
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-    by_name = get_optimizer_state_dict(model, optimizer, options=_full_options(cpu_offload=True))
+    # {"state": {name: {key: value}}, "param_groups": [{..., "params": [name, ...]}]}
+    by_name: dict[str, Any] = get_optimizer_state_dict(model, optimizer, options=_full_options(cpu_offload=True))
     if not by_name:  # ranks other than 0 receive nothing
         return {}
     index = {name: i for i, name in enumerate(_param_names(model, optimizer))}
@@ -360,9 +364,9 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
     if not is_fsdp(model):
         optimizer.load_state_dict(state)
         return
-    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import OptimizerStateType, set_optimizer_state_dict
 
     names = _param_names(model, optimizer)
     groups = [{**g, "params": [names[i] for i in g["params"]]} for g in state["param_groups"]]
-    by_name = {"state": {names[i]: s for i, s in state["state"].items()}, "param_groups": groups}
+    by_name: OptimizerStateType = {"state": {names[i]: s for i, s in state["state"].items()}, "param_groups": groups}
     set_optimizer_state_dict(model, optimizer, by_name, options=_full_options())

@@ -187,9 +187,9 @@ class Trainer:
         names = self.module.output_modalities
         values = torch.tensor([loss] + [per_mod.get(n, 0.0) for n in names] + [float(n in per_mod) for n in names],
                               dtype=torch.float64, device=self.device)
-        values = distributed.all_reduce(values, "mean").tolist()
-        seen = values[1 + len(names):]
-        return values[0], {n: v for n, v, s in zip(names, values[1:1 + len(names)], seen) if s > 0}
+        means = distributed.all_reduce(values, "mean").tolist()
+        seen = means[1 + len(names):]
+        return means[0], {n: v for n, v, s in zip(names, means[1:1 + len(names)], seen) if s > 0}
 
     def train_step(self, micro_batches: list[Batch]) -> dict:
         """One optimizer step over ``grad_accum`` micro-batches; returns the step's metrics."""

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
 from omnimask.batch import LABEL_KEY, Batch, label_batch
@@ -37,13 +36,13 @@ from omnimask.training.transfer import LoadReport, add_lora, freeze, init_from
 VAL_SEED_OFFSET = 10_007
 
 
-def build_model(cfg: Any) -> tuple[nn.Module, LoadReport | None]:
+def build_model(cfg: Any) -> tuple[FourM | TaskModel, LoadReport | None]:
     """The model of a run and, with ``cfg.init_from``, the report of what was loaded into it.
 
     A FourM of ``cfg.model`` (initialised from ``cfg.model.init_seed``) or, with a head, a TaskModel;
     then the pretrained tensors, the frozen parameters and the LoRA adapters of the config.
     """
-    model: nn.Module = FourM(cfg.model) if cfg.head.kind == "none" else TaskModel(
+    model: FourM | TaskModel = FourM(cfg.model) if cfg.head.kind == "none" else TaskModel(
         TaskModelConfig(model=cfg.model, head=cfg.head))
     report = init_from(model, cfg.init_from) if cfg.init_from else None
     if cfg.lora.rank:

@@ -172,7 +172,9 @@ class ExportedProgram:
 class ExportedNetworkLabeler:
     """Runs ``DIR/model.pt2`` as the photo labeler ``name`` of :data:`LOCAL_NETWORKS` (module docstring)."""
 
-    standin = False
+    name: str
+    writes: tuple[str, ...]
+    standin: bool = False
 
     def __init__(self, name: str, path: Path | None) -> None:
         spec = LOCAL_NETWORKS[name]
@@ -189,9 +191,9 @@ class ExportedNetworkLabeler:
 class CaptionerLabeler:
     """Runs an exported captioner: (B, 3, S, S) RGB → (B, L) token ids, decoded through ``vocab.json``."""
 
-    name = "captioner"
-    writes = ("caption",)
-    standin = False
+    name: str = "captioner"
+    writes: tuple[str, ...] = ("caption",)
+    standin: bool = False
 
     def __init__(self, path: Path | None) -> None:
         layout = ("a folder with model.pt2 (torch.export of a captioner: (B, 3, S, S) ImageNet-normalised RGB -> "

@@ -40,7 +40,9 @@ def _cv2() -> Any:
 class MetadataLabeler:
     """``metadata``: the 4M-21 keys a picture defines (see the module docstring)."""
 
-    name, writes, standin = "metadata", ("metadata",), False
+    name: str = "metadata"
+    writes: tuple[str, ...] = ("metadata",)
+    standin: bool = False
 
     def label(self, crops: Sequence[Crop]) -> list[dict[str, Any]]:
         return [{"metadata": image_metadata(c.rgb, c.width, c.height)} for c in crops]
@@ -49,7 +51,9 @@ class MetadataLabeler:
 class PaletteLabeler:
     """``color_palette``: up to 7 dominant colours with their pixel shares."""
 
-    name, writes, standin = "color_palette", ("color_palette",), False
+    name: str = "color_palette"
+    writes: tuple[str, ...] = ("color_palette",)
+    standin: bool = False
 
     def label(self, crops: Sequence[Crop]) -> list[dict[str, Any]]:
         return [{"color_palette": color_palette(c.rgb)} for c in crops]
@@ -67,7 +71,9 @@ def canny_edges(rgb: np.ndarray) -> np.ndarray:
 class CannyLabeler:
     """``edges``: Canny edges of the dataset image."""
 
-    name, writes, standin = "canny", ("edges",), False
+    name: str = "canny"
+    writes: tuple[str, ...] = ("edges",)
+    standin: bool = False
 
     def label(self, crops: Sequence[Crop]) -> list[dict[str, Any]]:
         return [{"edges": canny_edges(c.rgb)} for c in crops]
@@ -80,7 +86,9 @@ class FaceLabeler:
         min_size: smallest face side, as a fraction of the crop side.
     """
 
-    name, writes, standin = "faces", ("det",), False
+    name: str = "faces"
+    writes: tuple[str, ...] = ("det",)
+    standin: bool = False
 
     def __init__(self, min_size: float = 0.08) -> None:
         cv2 = _cv2()
