@@ -239,11 +239,11 @@ class FourM(nn.Module):
 
     def logits(self, modality: str, hidden: torch.Tensor) -> torch.Tensor:
         """Output head of ``modality``: hidden (..., D) -> logits (..., V)."""
-        if modality in self.tied:
-            weight = self.encoder_embeddings[modality].token_emb.weight
-        else:
-            weight = self.decoder_embeddings[modality].to_logits.weight
-        return F.linear(hidden, weight)
+        tied = modality in self.tied
+        adapter = self.encoder_embeddings[modality] if tied else self.decoder_embeddings[modality]
+        head = adapter.token_emb if tied else adapter.to_logits
+        assert isinstance(head, (nn.Embedding, nn.Linear))  # the input token table, or an output linear
+        return F.linear(hidden, head.weight)
 
     def new_cache(self) -> DecoderCache:
         """An empty :class:`DecoderCache` for incremental decoding against one encoder state."""
@@ -268,7 +268,7 @@ class FourM(nn.Module):
         order = slots if adapter.causal else torch.zeros_like(slots)
         key_order, key_keep = order, keep
         if cache is not None:
-            if cache.order is not None:
+            if cache.order is not None and cache.keep is not None:
                 key_order = torch.cat([cache.order, order], dim=1)
                 key_keep = torch.cat([cache.keep, keep], dim=1)
             cache.order, cache.keep = key_order, key_keep

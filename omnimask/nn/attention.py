@@ -211,7 +211,7 @@ class CrossAttention(_Attention):
         """
         (q,) = split_heads(self.q(x), 1, self.num_heads)
         q = self.q_norm(q)
-        if cache is not None and cache.k is not None:
+        if cache is not None and cache.k is not None and cache.v is not None:
             k, v = cache.k, cache.v
         else:
             if context is None:
