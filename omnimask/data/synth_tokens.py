@@ -21,7 +21,7 @@ from omnimask.modalities import ModalitySpec
 from omnimask.progress import tqdm
 from omnimask.tokenizers.entries import AnyTokenizer, FeatureKMeansTokenizer, MapTokenizer, SequenceTokenizer
 from omnimask.tokenizers.kmeans import KMeansPatchTokenizer
-from omnimask.tokenizers.map_features import map_features
+from omnimask.tokenizers.map_features import MAP_FEATURES, map_features
 from omnimask.tokenizers.text import TextTokenizer, train_text_tokenizer
 
 NUM_SEMANTIC_CLASSES = len(SEMANTIC_CLASSES)
@@ -52,6 +52,9 @@ def fit_synth_tokenizer(specs: Mapping[str, ModalitySpec], samples: Sequence[Map
                                                           spec.vocab_size, tokens, seed=seed)  # fmt: skip
         elif spec.is_discrete and spec.is_grid:
             kind = spec.tokenizer
+            if kind is None or spec.patch_size is None:
+                raise ValueError(f"{name}: a SynthWorld token grid is fitted on the map its spec's `tokenizer` names, "
+                                 f"in patches of `patch_size`; set both (maps: {sorted(MAP_FEATURES)})")
             if kind not in maps:
                 features = map_features(kind)
                 feats = np.stack([features.to_features(s[kind], NUM_SEMANTIC_CLASSES) for s in samples])

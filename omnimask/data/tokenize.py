@@ -111,8 +111,8 @@ class SampleTokenizer:
     def _raw(self, spec: ModalitySpec, samples: Sequence[Mapping[str, Any]],
              features: Mapping[str, np.ndarray]) -> Any:
         """The raw values of ``spec``'s tokenizer for a batch (maps, or MiniCLIP features)."""
-        if spec.tokenizer not in FEATURE_SOURCES:
-            return [s[spec.tokenizer] for s in samples]
+        if spec.tokenizer is None or spec.tokenizer not in FEATURE_SOURCES:
+            return [s[sample_field(spec)] for s in samples]
         raw = features[spec.tokenizer]
         if spec.is_grid and tuple(raw.shape[1:3]) != spec.grid:
             raise ValueError(f"{spec.name}: the labeler's feature grid {tuple(raw.shape[1:3])} is not the spec's "
@@ -130,7 +130,7 @@ class SampleTokenizer:
             elif spec.predictable and spec.positional and spec.tokenizer in FEATURE_SOURCES:
                 values = _id_rows(self.tokenizers[name], self._raw(spec, samples, features))
             elif spec.is_discrete and spec.is_grid:
-                values = _id_rows(self.tokenizers[name], [s[spec.tokenizer] for s in samples])
+                values = _id_rows(self.tokenizers[name], [s[sample_field(spec)] for s in samples])
             elif spec.is_sequence:
                 text = self.tokenizers[name]
                 assert isinstance(text, SequenceTokenizer), "only text tokenizers serialise sequence modalities"

@@ -66,3 +66,18 @@ def test_clip_grid_other_than_miniclips_is_refused(specs, scenes):
     tok.specs["tok_clip@32"] = specs["tok_clip@32"].with_(grid=(4, 4), num_tokens=16)
     with pytest.raises(ValueError, match=r"feature grid \(8, 8\) is not the spec's grid \(4, 4\)"):
         tok.batch(scenes[:1])
+
+
+def test_a_token_grid_without_its_map_is_refused_by_name(specs, scenes):
+    bare = {"tok_depth@32": specs["tok_depth@32"].with_(tokenizer=None)}
+    with pytest.raises(ValueError, match=r"tok_depth@32: .*`tokenizer` names.*set both"):
+        fit_synth_tokenizer(bare, scenes, seed=0)
+
+
+def test_a_token_grid_without_a_tokenizer_name_reads_the_sample_field_of_its_own_name(specs, scenes):
+    tok = fit_synth_tokenizer({"tok_depth@32": specs["tok_depth@32"]}, scenes, seed=0)
+    expected = tok.batch(scenes[:2])
+    tok.specs["tok_depth@32"] = specs["tok_depth@32"].with_(tokenizer=None)  # the pretokenize check's field
+    renamed = [{**s, "tok_depth@32": s["depth"]} for s in scenes[:2]]
+    got = tok.batch(renamed)
+    assert all(np.array_equal(a["tok_depth@32"], b["tok_depth@32"]) for a, b in zip(expected, got))
