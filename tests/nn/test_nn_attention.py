@@ -53,6 +53,21 @@ def test_bf16_on_cpu_matches_the_fused_kernel_and_keeps_empty_rows_zero():
     assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
 
 
+def test_bf16_inference_on_cpu_runs_the_fused_kernel_and_keeps_empty_rows_zero(monkeypatch):
+    from omnimask.nn import attention
+
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 3, 7, 16, generator=g) for _ in range(3))
+    keep = torch.rand(2, 1, 7, 7, generator=g) > 0.4
+    keep[:, :, 3] = False  # a row without keys
+    reference = attend(q, k, v, keep)  # fp32
+    monkeypatch.setattr(attention, "explicit_attention", lambda *a, **kw: pytest.fail("written-out kernel used"))
+    with torch.inference_mode():
+        out = attend(q.bfloat16(), k.bfloat16(), v.bfloat16(), keep)
+    assert out.dtype == torch.bfloat16 and torch.equal(out[:, :, 3], torch.zeros_like(out[:, :, 3]))
+    torch.testing.assert_close(out.float(), reference, atol=3e-2, rtol=3e-2)
+
+
 def test_zero_keys_give_zero_output():
     q = torch.randn(2, 1, 3, 8, requires_grad=True)
     empty = torch.zeros(2, 1, 0, 8)
