@@ -110,13 +110,14 @@ def time_matmul(dtype: torch.dtype, repeats: int = 5, budget_s: float = 0.05, *,
 PROBE_ROUNDS = 3
 
 
-def _one_thread_rounds(**shape: int | bool) -> tuple[float, float]:
-    """Best fp32 and bf16 times of :func:`time_matmul` (``shape``) over interleaved rounds, on one thread."""
+def _one_thread_rounds(rounds_n: int = 0, **shape: float | bool) -> tuple[float, float]:
+    """Best fp32 and bf16 times of :func:`time_matmul` (keyword arguments ``shape``) over ``rounds_n``
+    (default :data:`PROBE_ROUNDS`) interleaved rounds, on one thread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         rounds = [(time_matmul(torch.float32, **shape), time_matmul(torch.bfloat16, **shape))  # type: ignore[arg-type]
-                  for _ in range(PROBE_ROUNDS)]
+                  for _ in range(rounds_n or PROBE_ROUNDS)]
     finally:
         torch.set_num_threads(threads)
     return min(f for f, _ in rounds), min(b for _, b in rounds)
@@ -133,6 +134,13 @@ def cpu_probe() -> CpuProbe:
 
 #: Row counts from which inference calls follow the batch-shaped :func:`cpu_probe` instead of their own.
 BATCH_ROWS = 512
+#: A per-call probe multiplies at most this many elements (about a millisecond in fp32 on one core): wider
+#: outputs are probed at a narrower one with the same rows, where the comparison is compute-bound alike;
+#: a few rows through a large head (one token's logits: memory-bound) stay whole.
+PROBE_MACS = 1 << 25
+#: Interleaved rounds, runs and time budget of each dtype's timing in a per-call probe: about 10 probes serve
+#: a generation, and its first call pays for them (1.2 s with :func:`cpu_probe`'s settings and whole shapes).
+CALL_PROBE_ROUNDS, CALL_PROBE_REPEATS, CALL_PROBE_BUDGET_S = 2, 3, 0.004
 
 
 def row_bucket(rows: int) -> int:
@@ -149,11 +157,15 @@ def bf16_wins(rows: int, inner: int, outer: int, cast_weight: bool) -> bool:
     faster in bf16 than in fp32 (``cast_weight``: the bf16 side also casts the fp32 weight, as an autocast
     call does when its cast is not cached). False on CPUs without bf16 matrix instructions (not probed);
     calls of :data:`BATCH_ROWS` rows or more take :func:`cpu_probe`'s answer. Probed once per argument set
-    (a few ms: interleaved rounds on one thread, like :func:`cpu_probe`)."""
+    (a few ms: :data:`CALL_PROBE_ROUNDS` interleaved rounds on one thread like :func:`cpu_probe`, at most
+    :data:`PROBE_MACS` multiply-adds)."""
     probe = cpu_probe()
     if probe.flags == () or rows >= BATCH_ROWS:
         return probe.bf16
-    fp32_s, bf16_s = _one_thread_rounds(rows=rows, inner=inner, outer=outer, cast_weight=cast_weight)
+    if rows * inner * outer > PROBE_MACS:
+        outer = max(min(outer, inner), PROBE_MACS // (rows * inner))
+    fp32_s, bf16_s = _one_thread_rounds(CALL_PROBE_ROUNDS, rows=rows, inner=inner, outer=outer, cast_weight=cast_weight,
+                                        repeats=CALL_PROBE_REPEATS, budget_s=CALL_PROBE_BUDGET_S)
     return fp32_s >= MIN_SPEEDUP * bf16_s
 
 

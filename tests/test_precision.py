@@ -89,9 +89,20 @@ def test_bf16_wins_probes_the_calls_own_shape_and_defers_wide_calls_to_the_batch
     finally:
         precision.cpu_probe.cache_clear()
         precision.bf16_wins.cache_clear()
-    assert {"rows": 1, "inner": 256, "outer": 768, "cast_weight": True} in [s for _, s in shapes]
+    probed_shapes = [{k: s[k] for k in ("rows", "inner", "outer", "cast_weight") if k in s} for _, s in shapes]
+    assert {"rows": 1, "inner": 256, "outer": 768, "cast_weight": True} in probed_shapes
+    precision.bf16_wins.cache_clear()
+    shapes.clear()
+    try:
+        precision.bf16_wins(256, 256, 30000, False)  # 2 G multiply-adds: probed at a narrower output
+        precision.bf16_wins(1, 256, 30000, True)  # one token's logits: memory-bound, probed whole
+    finally:
+        precision.bf16_wins.cache_clear()
+    outers = {(s["rows"], s["outer"]) for _, s in shapes if "rows" in s}  # not the batch probe
+    assert outers == {(256, precision.PROBE_MACS // (256 * 256)), (1, 30000)}, outers
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())
     precision.cpu_probe.cache_clear()
+    probed = len(shapes)
     try:
         assert not precision.bf16_wins(64, 256, 768, True) and len(shapes) == probed  # no bf16 units: no probe
     finally:
