@@ -128,8 +128,9 @@ class ExportedProgram:
 
     def __init__(self, name: str, path: Path | None, layout: str, extra: Sequence[str] = ()) -> None:
         if path is None:
-            raise ConfigError(f"labeler {name} runs a network you export yourself; give its folder "
-                              f"(--labeler-path {name}=DIR): {layout}. Nothing is downloaded.")
+            raise ConfigError(f"labeler {name} runs a network you export yourself; give its folder (`omnimask "
+                              f"label --labeler-path {name}=DIR`, `omnimask labeler info {name} --path DIR`): "
+                              f"{layout}. Nothing is downloaded.")
         missing = [f for f in ("model.pt2", "labeler.json", *extra) if not (path / f).is_file()]
         if missing:
             raise ConfigError(f"labeler {name}: {path} lacks {', '.join(missing)}; it needs {layout}")
