@@ -241,7 +241,7 @@ class Trainer:
         cfg = self.cfg
         main = self.dist.is_main
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        log = MetricsLog(self.out_dir, tensorboard=cfg.tensorboard) if main else None
+        log = MetricsLog(self.out_dir, tensorboard=cfg.tensorboard, resumed_at=self.state.step) if main else None
         if main and self.state.step == 0 and (cfg.init_from or cfg.freeze or cfg.lora.rank):
             if self.init_report is not None:
                 self.init_report.save(self.out_dir / "init_report.json")

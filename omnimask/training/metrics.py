@@ -19,9 +19,13 @@ METRICS_NAME = "metrics.jsonl"
 
 
 class MetricsLog:
-    """Append scalar records to ``metrics.jsonl`` (and TensorBoard if ``tensorboard=True`` and installed)."""
+    """Append scalar records to ``metrics.jsonl`` (and TensorBoard if ``tensorboard=True`` and installed).
 
-    def __init__(self, directory: str | Path, tensorboard: bool = True) -> None:
+    ``resumed_at``: the step a resumed run continues from; TensorBoard hides the events a killed run had
+    written past it (its ``purge_step``), as :func:`drop_after` drops them from the JSONL file.
+    """
+
+    def __init__(self, directory: str | Path, tensorboard: bool = True, resumed_at: int = 0) -> None:
         self.path = Path(directory) / METRICS_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a")
@@ -32,7 +36,8 @@ class MetricsLog:
             except ImportError:  # tensorboard is an optional extra
                 pass
             else:
-                self._tb = SummaryWriter(str(Path(directory) / "tensorboard"))
+                self._tb = SummaryWriter(str(Path(directory) / "tensorboard"),
+                                         purge_step=resumed_at + 1 if resumed_at else None)
 
     def write(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
