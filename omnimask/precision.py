@@ -38,6 +38,8 @@ import torch
 
 #: The explicit precisions (``auto`` resolves to one of them).
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+#: What a ``precision`` setting may say.
+PRECISION_CHOICES: tuple[str, ...] = (*PRECISIONS, "auto")
 #: ``/proc/cpuinfo`` flags of CPUs with bf16 matrix instructions.
 BF16_CPU_FLAGS: tuple[str, ...] = ("amx_bf16", "avx512_bf16")
 #: bf16 must beat fp32 by this factor in the probe to be chosen (a margin over timing noise).
@@ -110,14 +112,14 @@ def time_matmul(dtype: torch.dtype, repeats: int = 5, budget_s: float = 0.05, *,
 PROBE_ROUNDS = 3
 
 
-def _one_thread_rounds(rounds_n: int = 0, **shape: float | bool) -> tuple[float, float]:
+def _one_thread_rounds(rounds_n: int = PROBE_ROUNDS, **shape: float | bool) -> tuple[float, float]:
     """Best fp32 and bf16 times of :func:`time_matmul` (keyword arguments ``shape``) over ``rounds_n``
-    (default :data:`PROBE_ROUNDS`) interleaved rounds, on one thread."""
+    interleaved rounds, on one thread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         rounds = [(time_matmul(torch.float32, **shape), time_matmul(torch.bfloat16, **shape))  # type: ignore[arg-type]
-                  for _ in range(rounds_n or PROBE_ROUNDS)]
+                  for _ in range(rounds_n)]
     finally:
         torch.set_num_threads(threads)
     return min(f for f, _ in rounds), min(b for _, b in rounds)
@@ -215,8 +217,8 @@ class InferencePrecision:
     precision: str
 
     def __post_init__(self) -> None:
-        if self.precision not in (*PRECISIONS, "auto"):
-            raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {self.precision!r}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {self.precision!r}")
 
     def dtype(self, rows: int, inner: int, outer: int, cached_weights: bool = False) -> torch.dtype:
         """The dtype of a call through (rows × inner) · (inner × outer) matmuls; ``cached_weights``: the

@@ -88,7 +88,6 @@ class Sampler:
     def __init__(self, model: FourM, *, fast: bool = True, quirks: Quirks = Quirks(), progress: bool = False,
                  diagnostics: bool = False, precision: str = "auto") -> None:
         self.model = model.eval()
-        self.precision = precision
         self.runner = ModelRunner(model, batch_views=fast, kv_cache=fast, precision=precision)
         self.quirks = quirks
         self.progress = progress

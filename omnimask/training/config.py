@@ -14,7 +14,7 @@ from omnimask.data.config import DataConfig
 from omnimask.masking import MaskingConfig, check_budgets
 from omnimask.model import ModelConfig
 from omnimask.model.heads import HeadConfig
-from omnimask.precision import PRECISIONS
+from omnimask.precision import PRECISION_CHOICES, PRECISIONS
 from omnimask.training.optim import OptimConfig
 from omnimask.training.transfer import LoraConfig
 
@@ -120,8 +120,8 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.precision not in (*PRECISIONS, "auto"):
-            raise ConfigError(f"precision: {self.precision!r} is not one of {[*PRECISIONS, 'auto']}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ConfigError(f"precision: {self.precision!r} is not one of {list(PRECISION_CHOICES)}")
         for name, least in LEAST_VALUES.items():
             if getattr(self, name) < least:
                 raise ConfigError(f"{name} must be >= {least}, got {getattr(self, name)}")
